@@ -1,0 +1,79 @@
+// posthorn start | gateway | worker | migrate | keys ...  (API.md §1)
+import { parseConfig, ConfigError, type Config } from '../shared/config.ts';
+import { createSql } from '../shared/db.ts';
+import { migrate } from '../shared/migrate.ts';
+import { createLogger } from '../shared/logger.ts';
+import { startGateway } from '../gateway/server.ts';
+import { startWorker } from '../worker/main.ts';
+import { runStart } from './start.ts';
+import { runKeys } from './keys.ts';
+
+const USAGE = `usage: posthorn <command>
+  start              embedded PostgreSQL (unless DATABASE_URL), migrations, gateway and workers
+  gateway            the HTTP gateway alone
+  worker             one worker process
+  migrate            apply pending migrations and exit
+  keys create --team <slug> --role admin|write|read [--name <name>]
+  keys list [--team <slug>]
+  keys revoke <id>`;
+
+function needDatabase(config: Config): Config & { databaseUrl: string } {
+  if (!config.databaseUrl) throw new ConfigError('DATABASE_URL must be set for this command (posthorn start sets it for its children)');
+  return config as Config & { databaseUrl: string };
+}
+
+/** SIGTERM/SIGINT run stop once, then exit 0; a second signal exits at once. */
+function onShutdown(stop: () => Promise<void>) {
+  let stopping = false;
+  const handler = (signal: string) => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    stop()
+      .then(() => process.exit(0))
+      .catch((err) => {
+        console.error(`posthorn: error while stopping after ${signal}:`, err);
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', () => handler('SIGTERM'));
+  process.on('SIGINT', () => handler('SIGINT'));
+}
+
+async function main(argv: string[]) {
+  const [command, ...rest] = argv;
+  const config = parseConfig();
+  switch (command) {
+    case 'start':
+      return runStart(config);
+    case 'gateway': {
+      const gw = await startGateway(needDatabase(config));
+      process.send?.({ type: 'ready', url: gw.url });
+      onShutdown(gw.stop);
+      return;
+    }
+    case 'worker': {
+      const w = await startWorker(needDatabase(config));
+      process.send?.({ type: 'ready', worker_id: w.workerId });
+      onShutdown(w.stop);
+      return;
+    }
+    case 'migrate': {
+      const sql = createSql(needDatabase(config).databaseUrl, { max: 1 });
+      const { applied } = await migrate(sql);
+      await sql.end();
+      createLogger('migrate', config.logLevel).info({ applied }, applied.length ? 'migrations applied' : 'migrations current');
+      return;
+    }
+    case 'keys':
+      return runKeys(needDatabase(config), rest);
+    default:
+      console.error(USAGE);
+      process.exit(command ? 2 : 0);
+  }
+}
+
+main(process.argv.slice(2)).catch((err) => {
+  if (err instanceof ConfigError) console.error(`posthorn: ${err.message}`);
+  else console.error('posthorn:', err);
+  process.exit(1);
+});

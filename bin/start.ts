@@ -1,0 +1,108 @@
+// posthorn start: the all-in-one. Embedded PostgreSQL unless DATABASE_URL is set, migrations,
+// the bootstrap key, then one gateway and POSTHORN_WORKERS workers as child processes under a
+// supervisor that restarts a dead child with backoff (1 s doubling to 30 s; reset after a
+// minute up) and stops everything gracefully on SIGTERM/SIGINT.
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Config } from '../shared/config.ts';
+import { createSql } from '../shared/db.ts';
+import { startEmbeddedPostgres, type EmbeddedDb } from '../shared/embedded.ts';
+import { bootstrap } from '../shared/keys.ts';
+import { createLogger } from '../shared/logger.ts';
+import { migrate } from '../shared/migrate.ts';
+
+const BIN = fileURLToPath(new URL('./posthorn.js', import.meta.url));
+
+type Child = { name: string; args: string[]; env: Record<string, string>; proc?: ChildProcess; restarts: number; startedAt: number };
+
+export async function runStart(config: Config) {
+  const logger = createLogger('posthorn', config.logLevel);
+  let embedded: EmbeddedDb | null = null;
+  let databaseUrl = config.databaseUrl;
+  if (!databaseUrl) {
+    embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPgPort });
+    databaseUrl = embedded.url;
+    logger.info({ port: config.embeddedPgPort, data_dir: path.resolve(config.dataDir, 'pg') }, 'embedded PostgreSQL started');
+  }
+
+  const sql = createSql(databaseUrl, { max: 2 });
+  let key: string | null;
+  try {
+    const { applied } = await migrate(sql);
+    if (applied.length) logger.info({ applied }, 'migrations applied');
+    key = await bootstrap(sql, config.bootstrapKey);
+  } catch (err) {
+    // Leave no orphaned PostgreSQL behind when start-up fails.
+    await embedded?.stop().catch(() => {});
+    throw err;
+  } finally {
+    await sql.end();
+  }
+  if (key && !config.bootstrapKey) {
+    mkdirSync(config.dataDir, { recursive: true });
+    const keyFile = path.resolve(config.dataDir, 'bootstrap-key');
+    writeFileSync(keyFile, `${key}\n`, { mode: 0o600 });
+    // Printed to the terminal once, on first start; never through the logger.
+    process.stdout.write(`posthorn bootstrap admin key (team "default"; shown once, also in ${keyFile}): ${key}\n`);
+  }
+
+  const env = { ...process.env, DATABASE_URL: databaseUrl } as Record<string, string>;
+  const children: Child[] = [
+    { name: 'gateway', args: ['gateway'], env, restarts: 0, startedAt: 0 },
+    ...Array.from({ length: config.workers }, (_, i) => ({
+      name: `worker-${i + 1}`,
+      args: ['worker'],
+      env: { ...env, POSTHORN_METRICS_PORT: String(config.metricsPort + i) },
+      restarts: 0,
+      startedAt: 0,
+    })),
+  ];
+  let stopping = false;
+  let announced = false;
+
+  function spawnChild(c: Child) {
+    c.startedAt = Date.now();
+    const proc = fork(BIN, c.args, { env: c.env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    c.proc = proc;
+    proc.on('message', (m: any) => {
+      if (m?.type === 'ready' && c.name === 'gateway' && !announced) {
+        announced = true;
+        process.stdout.write(`posthorn ready url=${m.url}\n`);
+      }
+    });
+    proc.on('exit', (code, signal) => {
+      if (stopping) return;
+      if (Date.now() - c.startedAt > 60_000) c.restarts = 0;
+      const delay = Math.min(30_000, 1000 * 2 ** c.restarts);
+      c.restarts++;
+      logger.error({ child: c.name, pid: proc.pid, code, signal, restart_in_ms: delay }, 'child process died; restarting');
+      setTimeout(() => !stopping && spawnChild(c), delay);
+    });
+  }
+  children.forEach(spawnChild);
+
+  async function stop(signal: string) {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping');
+    const exits = children.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          const p = c.proc;
+          if (!p || p.exitCode !== null || p.signalCode !== null) return resolve();
+          p.once('exit', () => resolve());
+          p.kill('SIGTERM');
+          // A child that outlives the grace period (plus room to flush) is killed.
+          setTimeout(() => p.kill('SIGKILL'), config.shutdownGraceMs + 5000).unref();
+        }),
+    );
+    await Promise.all(exits);
+    if (embedded) await embedded.stop();
+    logger.info('stopped');
+    process.exit(0);
+  }
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}

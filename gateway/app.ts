@@ -1,0 +1,84 @@
+// The gateway's Hono app: health, OpenAPI, and /api/v1 behind a deadline, a body limit and
+// API-key auth. Every error leaves through onError as application/problem+json.
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import type { Logger } from '../shared/logger.ts';
+import { isUnavailableError, problem, ProblemError } from '../shared/errors.ts';
+import { migrationsCurrent } from '../shared/migrate.ts';
+import type { Sql } from '../shared/db.ts';
+import { authenticate, requireRole, type AuthEnv } from './auth.ts';
+import type { EnqueueBatcher } from './enqueue-batcher.ts';
+import { deadline } from './http.ts';
+import { buildOpenApi } from './openapi.ts';
+import { taskRoutes, type TargetCheck } from './tasks.ts';
+
+export type AppDeps = {
+  sql: Sql;
+  batcher: EnqueueBatcher;
+  logger: Logger;
+  maxBodyBytes: number;
+  checkTarget?: TargetCheck;
+  /** 4.5 s: answers 503 before a client's 5 s budget runs out (API.md §3). */
+  deadlineMs?: number;
+};
+
+// A batch of up to 1000 tasks may be larger than one task: its request may be 10 bodies big.
+const BATCH_BODY_FACTOR = 10;
+// Room for url, headers and the rest around a body of the largest size.
+const ENVELOPE_BYTES = 64 * 1024;
+
+export function problemResponse(c: Context, err: ProblemError) {
+  for (const [k, v] of Object.entries(err.headers ?? {})) c.header(k, v);
+  return c.body(JSON.stringify(err.toJSON()), err.status as any, { 'content-type': 'application/problem+json' });
+}
+
+export function createApp(deps: AppDeps) {
+  const { sql, logger } = deps;
+  const app = new Hono<AuthEnv>();
+
+  app.onError((err, c) => {
+    if (err instanceof ProblemError) return problemResponse(c, err);
+    if (err instanceof HTTPException && err.status < 500) {
+      return problemResponse(c, problem('validation_failed', err.message || 'bad request'));
+    }
+    if (isUnavailableError(err)) {
+      logger.warn({ err: { message: err.message, code: (err as any).code } }, 'database unavailable');
+      return problemResponse(c, problem('unavailable', 'the database is not reachable; try again shortly', undefined, { 'retry-after': '5' }));
+    }
+    logger.error({ err, path: c.req.path }, 'unhandled error');
+    return c.body(JSON.stringify({ status: 500, code: 'internal', title: 'Internal error', detail: 'an unexpected error occurred' }), 500, {
+      'content-type': 'application/problem+json',
+    });
+  });
+  app.notFound((c) => problemResponse(c, problem('not_found', `no route for ${c.req.method} ${c.req.path}`)));
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', async (c) => {
+    try {
+      const current = await Promise.race([
+        migrationsCurrent(sql),
+        new Promise<never>((_, rej) => setTimeout(() => rej(new Error('database did not answer in 2 s')), 2000).unref()),
+      ]);
+      if (!current) return c.json({ status: 'unavailable', database: 'ok', migrations: 'pending' }, 503);
+      return c.json({ status: 'ok', database: 'ok', migrations: 'current' });
+    } catch (e) {
+      return c.json({ status: 'unavailable', database: (e as Error).message }, 503);
+    }
+  });
+  const openapi = buildOpenApi();
+  app.get('/openapi.json', (c) => c.json(openapi));
+
+  const limit = (maxSize: number) =>
+    bodyLimit({ maxSize, onError: (c) => problemResponse(c, problem('payload_too_large', `the request body is larger than ${maxSize} bytes`)) });
+
+  const api = new Hono<AuthEnv>();
+  api.use('*', deadline(deps.deadlineMs ?? 4500));
+  api.use('/queue/batch', limit(deps.maxBodyBytes * BATCH_BODY_FACTOR + ENVELOPE_BYTES));
+  api.use('*', async (c, next) => (c.req.path.endsWith('/queue/batch') ? next() : limit(deps.maxBodyBytes + ENVELOPE_BYTES)(c, next)));
+  api.use('*', authenticate(sql));
+  api.use('*', requireRole('read'));
+  api.route('/', taskRoutes({ sql, batcher: deps.batcher, maxBodyBytes: deps.maxBodyBytes, checkTarget: deps.checkTarget ?? (() => ({ ok: true })) }));
+  app.route('/api/v1', api);
+  return app;
+}

@@ -1,0 +1,40 @@
+// /openapi.json, generated from the same zod schemas that validate requests (zod 4's own
+// JSON Schema output), so the document cannot drift from the checks.
+import { z } from 'zod';
+import { batchInputSchema, problemSchema, taskInputSchema } from '../shared/schemas.ts';
+import { version } from '../shared/version.ts';
+
+const schema = (s: z.ZodType) => z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' });
+
+export function buildOpenApi() {
+  const problem = { description: 'problem+json', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
+  const errors = { '400': problem, '401': problem, '403': problem, '404': problem, '409': problem, '413': problem, '415': problem, '429': problem, '503': problem };
+  const json = (ref: string) => ({ content: { 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } } });
+  const idParam = [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }];
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Posthorn', version, description: 'Self-hosted HTTP task queue' },
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      schemas: { TaskInput: schema(taskInputSchema), BatchInput: schema(batchInputSchema), Problem: schema(problemSchema) },
+    },
+    security: [{ bearer: [] }],
+    paths: {
+      '/api/v1/queue': { post: { summary: 'Enqueue a task', requestBody: json('TaskInput'), responses: { '202': { description: 'accepted' }, '200': { description: 'idempotent replay' }, ...errors } } },
+      '/api/v1/queue/batch': { post: { summary: 'Enqueue up to 1000 tasks atomically', requestBody: json('BatchInput'), responses: { '202': { description: 'accepted' }, ...errors } } },
+      '/api/v1/tasks': {
+        get: {
+          summary: 'List tasks, newest first',
+          parameters: ['status', 'queue', 'schedule_id', 'label', 'limit', 'cursor'].map((name) => ({ name, in: 'query', schema: { type: name === 'limit' ? 'integer' : 'string' } })),
+          responses: { '200': { description: '{data, next_cursor}' }, ...errors },
+        },
+      },
+      '/api/v1/tasks/{id}': {
+        get: { summary: 'Read a task', parameters: idParam, responses: { '200': { description: 'the task' }, ...errors } },
+        delete: { summary: 'Cancel a task', parameters: idParam, responses: { '200': { description: 'canceled' }, ...errors } },
+      },
+      '/api/v1/tasks/{id}/attempts': { get: { summary: 'Attempts of a task', parameters: idParam, responses: { '200': { description: '{data}' }, ...errors } } },
+      '/api/v1/tasks/{id}/replay': { post: { summary: 'Run a failed or canceled task again', parameters: idParam, responses: { '202': { description: 'replayed' }, ...errors } } },
+    },
+  };
+}

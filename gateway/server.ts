@@ -1,0 +1,33 @@
+// Runs the gateway: the Hono app on Node's HTTP server. Stateless; run as many as you like.
+import { serve } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import type { Config } from '../shared/config.ts';
+import { createSql } from '../shared/db.ts';
+import { createLogger } from '../shared/logger.ts';
+import { createApp } from './app.ts';
+import { createEnqueueBatcher } from './enqueue-batcher.ts';
+
+export async function startGateway(config: Config & { databaseUrl: string }) {
+  const logger = createLogger('gateway', config.logLevel);
+  const sql = createSql(config.databaseUrl, { max: config.dbPool, name: 'posthorn-gateway' });
+  const batcher = createEnqueueBatcher(sql);
+  const app = createApp({ sql, batcher, logger, maxBodyBytes: config.maxBodyBytes });
+  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${addr.port}`;
+  logger.info({ url }, 'gateway listening');
+
+  async function stop() {
+    // Stop accepting, let requests in flight finish (their rows commit), then close the pool.
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await batcher.drain();
+    await sql.end({ timeout: 5 });
+    logger.info('gateway stopped');
+  }
+  return { url, app, stop };
+}

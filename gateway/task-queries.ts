@@ -1,0 +1,141 @@
+// Reads and state changes of one team's tasks. Every query names team_id: another team's id
+// is simply not found (404, never 403: no existence leak).
+import { isUuid } from '../shared/ids.ts';
+import { displayStatus, TASK_NOTIFY_CHANNEL } from '../shared/tasks.ts';
+import type { Sql } from '../shared/db.ts';
+
+type Row = Record<string, any>;
+
+const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
+
+export function attemptView(a: Row, withBody = true) {
+  return {
+    attempt: a.attempt,
+    started_at: iso(a.started_at),
+    finished_at: iso(a.finished_at),
+    duration_ms: a.duration_ms,
+    outcome: a.outcome,
+    status_code: a.status_code ?? null,
+    error: a.error ?? null,
+    ...(withBody
+      ? {
+          response_headers: a.response_headers ?? null,
+          response_body: a.response_body ?? null,
+          ...(a.response_encoding ? { response_encoding: a.response_encoding } : {}),
+          response_truncated: a.response_truncated,
+        }
+      : {}),
+  };
+}
+
+export function taskView(t: Row, now = Date.now()) {
+  const waiting = t.status === 'pending' || t.status === 'retrying';
+  return {
+    id: t.id,
+    status: displayStatus(t.status, t.run_at, now),
+    url: t.url,
+    method: t.method,
+    headers: t.headers,
+    body: t.body === null ? null : t.body_is_json ? JSON.parse(t.body) : t.body,
+    run_at: iso(t.run_at),
+    retry: { max_retries: t.max_retries, min_backoff_ms: t.min_backoff_ms, max_backoff_ms: t.max_backoff_ms },
+    timeout_ms: t.timeout_ms,
+    idempotency_key: t.idempotency_key,
+    queue: t.queue,
+    label: t.label,
+    callback_url: t.callback_url,
+    failure_callback_url: t.failure_callback_url,
+    attempts: t.attempts,
+    next_attempt_at: waiting ? iso(t.run_at) : null,
+    last_attempt: t.last_attempt ? attemptView(t.last_attempt, false) : null,
+    schedule_id: t.schedule_id,
+    scheduled_for: iso(t.scheduled_for),
+    parent_id: t.parent_id,
+    created_at: iso(t.created_at),
+    finished_at: iso(t.finished_at),
+  };
+}
+
+export async function getTask(sql: Sql, teamId: string, id: string) {
+  if (!isUuid(id)) return null;
+  const [row] = await sql`
+    select t.*, (select to_jsonb(a) from task_attempts a where a.task_id = t.id order by a.attempt desc limit 1) as last_attempt
+    from tasks t where t.id = ${id} and t.team_id = ${teamId}`;
+  if (row?.last_attempt) {
+    for (const k of ['started_at', 'finished_at']) row.last_attempt[k] = new Date(row.last_attempt[k]);
+  }
+  return row ?? null;
+}
+
+export type ListFilter = { status?: string; queue?: string; schedule_id?: string; label?: string; limit: number; cursor?: string };
+
+export const encodeCursor = (id: string) => Buffer.from(id).toString('base64url');
+export function decodeCursor(cursor: string): string | null {
+  const id = Buffer.from(cursor, 'base64url').toString();
+  return isUuid(id) ? id : null;
+}
+
+export async function listTasks(sql: Sql, teamId: string, f: ListFilter & { after?: string }) {
+  const statusCond =
+    f.status === 'scheduled' ? sql`and t.status = 'pending' and t.run_at > now()`
+    : f.status === 'pending' ? sql`and t.status = 'pending' and t.run_at <= now()`
+    : f.status ? sql`and t.status = ${f.status}` : sql``;
+  const rows = await sql`
+    select t.*, (select to_jsonb(a) from task_attempts a where a.task_id = t.id order by a.attempt desc limit 1) as last_attempt
+    from tasks t
+    where t.team_id = ${teamId} ${statusCond}
+      ${f.queue ? sql`and t.queue = ${f.queue}` : sql``}
+      ${f.schedule_id ? sql`and t.schedule_id = ${f.schedule_id}` : sql``}
+      ${f.label ? sql`and t.label = ${f.label}` : sql``}
+      ${f.after ? sql`and t.id < ${f.after}` : sql``}
+    order by t.id desc
+    limit ${f.limit + 1}`;
+  for (const r of rows) {
+    if (r.last_attempt) for (const k of ['started_at', 'finished_at']) r.last_attempt[k] = new Date(r.last_attempt[k]);
+  }
+  const more = rows.length > f.limit;
+  const page = rows.slice(0, f.limit);
+  return { data: page, next_cursor: more ? encodeCursor(page.at(-1)!.id) : null };
+}
+
+export async function listAttempts(sql: Sql, teamId: string, taskId: string) {
+  return sql`select * from task_attempts where task_id = ${taskId} and team_id = ${teamId} order by attempt`;
+}
+
+/** Cancels an unfinished task. A running attempt finishes, but the completer will not retry it. */
+export async function cancelTask(sql: Sql, teamId: string, id: string): Promise<'canceled' | 'finished' | 'missing'> {
+  if (!isUuid(id)) return 'missing';
+  // The status condition sits on the UPDATE itself, so a concurrent completion is re-checked
+  // under the row lock and a just-finished task is never turned into canceled.
+  const [row] = await sql`
+    with upd as (
+      update tasks set status = 'canceled', finished_at = now()
+      where id = ${id} and team_id = ${teamId} and status in ('pending', 'running', 'retrying')
+      returning id)
+    select exists (select 1 from upd) as canceled,
+           exists (select 1 from tasks where id = ${id} and team_id = ${teamId}) as found`;
+  if (!row!.found) return 'missing';
+  return row.canceled ? 'canceled' : 'finished';
+}
+
+/**
+ * A failed or canceled task runs again with a fresh set of retries: retry_base moves up to the
+ * attempts so far, and the old attempts stay. Clearing lease_token means a canceled task's
+ * still-running attempt can no longer write its result over the new run.
+ */
+export async function replayTask(sql: Sql, teamId: string, id: string): Promise<Row | 'not_replayable' | 'missing'> {
+  if (!isUuid(id)) return 'missing';
+  const [row] = await sql`
+    with upd as (
+      update tasks set status = 'pending', run_at = now(), retry_base = attempts, finished_at = null,
+        lease_token = null, lease_expires_at = null, locked_by = null
+      where id = ${id} and team_id = ${teamId} and status in ('failed', 'canceled')
+      returning id, status, run_at, created_at),
+    wake as (select pg_notify(${TASK_NOTIFY_CHANNEL}, '') from upd)
+    select upd.*, (select count(*) from wake) as woke,
+           exists (select 1 from tasks where id = ${id} and team_id = ${teamId}) as found
+    from (select 1) one left join upd on true`;
+  if (!row!.found) return 'missing';
+  if (!row!.id) return 'not_replayable';
+  return row;
+}

@@ -1,0 +1,193 @@
+// /api/v1/queue and /api/v1/tasks (API.md §4).
+import { Hono, type Context } from 'hono';
+import { problem, ProblemError, type FieldError } from '../shared/errors.ts';
+import { batchInputSchema, listTasksQuerySchema, taskInputSchema, type TaskInput } from '../shared/schemas.ts';
+import { buildTask, displayStatus, insertTasks, requestHash, taskTraceparent, type NewTask } from '../shared/tasks.ts';
+import type { Sql } from '../shared/db.ts';
+import { requireRole, type AuthEnv } from './auth.ts';
+import type { EnqueueBatcher } from './enqueue-batcher.ts';
+import { parseOrThrow, readJson } from './http.ts';
+import { attemptView, cancelTask, decodeCursor, getTask, listAttempts, listTasks, replayTask, taskView } from './task-queries.ts';
+
+export type TargetCheck = (url: URL) => { ok: true } | { ok: false; reason: string };
+
+export type TaskRouteDeps = {
+  sql: Sql;
+  batcher: EnqueueBatcher;
+  maxBodyBytes: number;
+  checkTarget: TargetCheck;
+};
+
+const IDEMPOTENCY_TTL = '24 hours';
+
+type Accepted = { id: string; status: string; run_at: string; created_at: string; replayed: boolean };
+
+const accepted = (r: { id: string; status?: string; run_at: Date; created_at: Date }, replayed = false): Accepted => ({
+  id: r.id,
+  status: displayStatus(r.status ?? 'pending', r.run_at),
+  run_at: r.run_at.toISOString(),
+  created_at: r.created_at.toISOString(),
+  replayed,
+});
+
+export function taskRoutes(deps: TaskRouteDeps) {
+  const { sql, batcher } = deps;
+  const app = new Hono<AuthEnv>();
+
+  /** Validates one task; field errors carry `prefix` (tasks.17.url in a batch). */
+  function validateTask(raw: unknown, c: Context<AuthEnv>, prefix: (string | number)[] = []): NewTask {
+    const input: TaskInput = parseOrThrow(taskInputSchema, raw, prefix);
+    const targetErrors: FieldError[] = [];
+    for (const field of ['url', 'callback_url', 'failure_callback_url'] as const) {
+      const value = input[field];
+      if (!value) continue;
+      const verdict = deps.checkTarget(new URL(value));
+      if (!verdict.ok) targetErrors.push({ path: [...prefix, field].join('.'), message: verdict.reason });
+    }
+    if (targetErrors.length) throw problem('target_not_allowed', targetErrors.map((e) => `${e.path}: ${e.message}`).join('; '), targetErrors);
+    try {
+      return buildTask(input, {
+        teamId: c.get('principal').teamId,
+        traceparent: taskTraceparent(c.req.header('traceparent')),
+        maxBodyBytes: deps.maxBodyBytes,
+      });
+    } catch (e) {
+      if (e instanceof ProblemError) throw problem(e.code, e.detail, [{ path: [...prefix, 'body'].join('.'), message: e.detail }]);
+      throw e;
+    }
+  }
+
+  /**
+   * Claims the idempotency key for this task, or finds who holds it. A key older than 24 h is
+   * taken over. Two concurrent requests with one key serialise on the primary key: the second
+   * waits for the first to commit, then sees its row.
+   */
+  async function withIdempotency(tx: Sql, task: NewTask): Promise<{ fresh: true } | { fresh: false; existing: Accepted }> {
+    const hash = requestHash(task);
+    const [claimed] = await tx`
+      insert into idempotency_keys (team_id, key, task_id, request_hash, expires_at)
+      values (${task.team_id}, ${task.idempotency_key}, ${task.id}, ${hash}, now() + ${IDEMPOTENCY_TTL}::interval)
+      on conflict (team_id, key) do update
+        set task_id = excluded.task_id, request_hash = excluded.request_hash, expires_at = excluded.expires_at
+        where idempotency_keys.expires_at < now()
+      returning task_id`;
+    if (claimed) return { fresh: true };
+    const [held] = await tx`
+      select k.request_hash, t.id, t.status, t.run_at, t.created_at
+      from idempotency_keys k join tasks t on t.id = k.task_id
+      where k.team_id = ${task.team_id} and k.key = ${task.idempotency_key}`;
+    if (!held || !Buffer.from(held.request_hash).equals(hash)) {
+      throw problem('idempotency_conflict', `idempotency key "${task.idempotency_key}" was used within 24 h for a different request`);
+    }
+    return { fresh: false, existing: accepted(held as any, true) };
+  }
+
+  /** Stores tasks in one transaction, honouring idempotency keys; results in input order. */
+  async function storeAtomically(tasks: NewTask[]): Promise<Accepted[]> {
+    return sql.begin(async (txRaw) => {
+      const tx = txRaw as unknown as Sql;
+      const results: (Accepted | null)[] = new Array(tasks.length).fill(null);
+      const toInsert: NewTask[] = [];
+      for (const [i, t] of tasks.entries()) {
+        if (!t.idempotency_key) {
+          toInsert.push(t);
+          continue;
+        }
+        const r = await withIdempotency(tx, t);
+        if (r.fresh) toInsert.push(t);
+        else results[i] = r.existing;
+      }
+      const inserted = toInsert.length ? await insertTasks(tx, toInsert) : new Map();
+      return tasks.map((t, i) => results[i] ?? accepted(inserted.get(t.id)));
+    });
+  }
+
+  app.post('/queue', requireRole('write'), async (c) => {
+    const raw = await readJson(c);
+    const headerKey = c.req.header('idempotency-key');
+    if (headerKey !== undefined && raw && typeof raw === 'object' && !Array.isArray(raw)) {
+      const fieldKey = (raw as Record<string, unknown>).idempotency_key;
+      if (fieldKey !== undefined && fieldKey !== headerKey) {
+        throw problem('validation_failed', 'the Idempotency-Key header and idempotency_key differ', [{ path: 'idempotency_key', message: 'differs from the Idempotency-Key header' }]);
+      }
+      (raw as Record<string, unknown>).idempotency_key = headerKey;
+    }
+    const task = validateTask(raw, c);
+    // Without an idempotency key the row joins the group commit; with one it needs its own
+    // transaction (claim the key, then insert).
+    const [result] = task.idempotency_key ? await storeAtomically([task]) : [accepted(await batcher.enqueue(task))];
+    const { replayed, ...body } = result!;
+    if (replayed) {
+      c.header('idempotent-replayed', 'true');
+      return c.json(body, 200);
+    }
+    return c.json(body, 202);
+  });
+
+  app.post('/queue/batch', requireRole('write'), async (c) => {
+    const { tasks: raws } = parseOrThrow(batchInputSchema, await readJson(c));
+    const tasks: NewTask[] = [];
+    const problems: ProblemError[] = [];
+    raws.forEach((raw, i) => {
+      try {
+        tasks.push(validateTask(raw, c, ['tasks', i]));
+      } catch (e) {
+        if (!(e instanceof ProblemError)) throw e;
+        problems.push(e);
+      }
+    });
+    if (problems.length) {
+      // One code when every refusal agrees (all targets refused, say), else validation_failed.
+      const codes = new Set(problems.map((p) => p.code));
+      const code = codes.size === 1 ? problems[0]!.code : 'validation_failed';
+      const errors = problems.flatMap((p) => p.errors ?? [{ path: 'tasks', message: p.detail }]);
+      throw problem(code, errors.map((e) => `${e.path}: ${e.message}`).join('; '), errors);
+    }
+    const keys = tasks.map((t) => t.idempotency_key).filter(Boolean);
+    if (new Set(keys).size !== keys.length) {
+      throw problem('validation_failed', 'an idempotency key appears twice in the batch', [{ path: 'tasks', message: 'duplicate idempotency_key' }]);
+    }
+    const stored = await storeAtomically(tasks);
+    return c.json({ tasks: stored.map(({ id, status, run_at }) => ({ id, status, run_at })) }, 202);
+  });
+
+  app.get('/tasks', async (c) => {
+    const q = parseOrThrow(listTasksQuerySchema, c.req.query());
+    const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
+    if (after === null) throw problem('validation_failed', 'cursor is not one this API gave out', [{ path: 'cursor', message: 'invalid cursor' }]);
+    const page = await listTasks(sql, c.get('principal').teamId, { ...q, after });
+    return c.json({ data: page.data.map((t) => taskView(t)), next_cursor: page.next_cursor });
+  });
+
+  app.get('/tasks/:id', async (c) => {
+    const t = await getTask(sql, c.get('principal').teamId, c.req.param('id'));
+    if (!t) throw problem('not_found', 'no such task');
+    return c.json(taskView(t));
+  });
+
+  app.get('/tasks/:id/attempts', async (c) => {
+    const { teamId } = c.get('principal');
+    const t = await getTask(sql, teamId, c.req.param('id'));
+    if (!t) throw problem('not_found', 'no such task');
+    const rows = await listAttempts(sql, teamId, t.id);
+    return c.json({ data: rows.map((a) => attemptView(a)) });
+  });
+
+  app.delete('/tasks/:id', requireRole('write'), async (c) => {
+    const { teamId } = c.get('principal');
+    const outcome = await cancelTask(sql, teamId, c.req.param('id'));
+    if (outcome === 'missing') throw problem('not_found', 'no such task');
+    if (outcome === 'finished') throw problem('conflict', 'the task has already finished');
+    return c.json(taskView((await getTask(sql, teamId, c.req.param('id')))!), 200);
+  });
+
+  app.post('/tasks/:id/replay', requireRole('write'), async (c) => {
+    const r = await replayTask(sql, c.get('principal').teamId, c.req.param('id'));
+    if (r === 'missing') throw problem('not_found', 'no such task');
+    if (r === 'not_replayable') throw problem('conflict', 'only failed or canceled tasks can be replayed');
+    return c.json({ id: r.id, status: displayStatus(r.status, r.run_at), run_at: r.run_at.toISOString() }, 202);
+  });
+
+  return app;
+}
+

@@ -1,0 +1,90 @@
+// The one place that reads process.env. Every process parses its environment once, here,
+// and an invalid value stops it with a message that names the variable (API.md §1).
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+// "500/1s", "100/10s", "6000/1m": requests per window.
+export const rateLimitSchema = z
+  .string()
+  .regex(/^\d+\/\d+(ms|s|m|h)$/, 'expected <count>/<window>, e.g. 500/1s')
+  .transform((raw) => {
+    const [count, win] = raw.split('/') as [string, string];
+    const m = /^(\d+)(ms|s|m|h)$/.exec(win)!;
+    const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+    return { raw, points: Number(count), windowMs: Number(m[1]) * unit };
+  })
+  .refine((r) => r.points > 0 && r.windowMs > 0, 'count and window must be positive');
+
+const keyPattern = /^ph_[A-Za-z0-9]{32,}$/;
+
+const envSchema = z.object({
+  DATABASE_URL: z.string().url().optional(),
+  PORT: int(0, 65535).default(8080),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  POSTHORN_DATA_DIR: z.string().min(1).default('./.data'),
+  POSTHORN_PG_PORT: int(1, 65535).default(54329),
+  POSTHORN_WORKERS: int(0, 64).default(2),
+  POSTHORN_WORKER_CONCURRENCY: int(1, 10_000).default(64),
+  POSTHORN_BOOTSTRAP_KEY: z.string().regex(keyPattern, 'expected ph_ followed by at least 32 letters or digits').optional(),
+  POSTHORN_OPERATOR_TOKEN: z.string().min(16).optional(),
+  POSTHORN_ALLOW_PRIVATE_TARGETS: bool.default(false),
+  POSTHORN_TARGET_ALLOWLIST: z.string().default(''),
+  POSTHORN_RATE_LIMIT: rateLimitSchema.prefault('500/1s'),
+  POSTHORN_MAX_BODY_BYTES: int(1024, 64 * 1024 * 1024).default(1_048_576),
+  POSTHORN_LEASE_MS: int(500, 24 * 3_600_000).default(30_000),
+  POSTHORN_POLL_INTERVAL_MS: int(10, 60_000).default(1000),
+  POSTHORN_SHUTDOWN_GRACE_MS: int(0, 600_000).default(25_000),
+  POSTHORN_METRICS_PORT: int(0, 65535).default(9464),
+  POSTHORN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  POSTHORN_DB_POOL: int(1, 200).default(10),
+  POSTHORN_WORKER_ID: z.string().min(1).optional(),
+});
+
+export type Env = z.input<typeof envSchema>;
+
+export function parseConfig(env: Record<string, string | undefined> = process.env) {
+  const picked: Record<string, string> = {};
+  for (const key of Object.keys(envSchema.shape)) {
+    const v = env[key];
+    if (v !== undefined && v !== '') picked[key] = v;
+  }
+  const res = envSchema.safeParse(picked);
+  if (!res.success) {
+    const lines = res.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
+  }
+  const e = res.data;
+  return {
+    databaseUrl: e.DATABASE_URL,
+    port: e.PORT,
+    host: e.HOST,
+    dataDir: e.POSTHORN_DATA_DIR,
+    embeddedPgPort: e.POSTHORN_PG_PORT,
+    workers: e.POSTHORN_WORKERS,
+    workerConcurrency: e.POSTHORN_WORKER_CONCURRENCY,
+    bootstrapKey: e.POSTHORN_BOOTSTRAP_KEY,
+    operatorToken: e.POSTHORN_OPERATOR_TOKEN,
+    allowPrivateTargets: e.POSTHORN_ALLOW_PRIVATE_TARGETS,
+    targetAllowlist: e.POSTHORN_TARGET_ALLOWLIST,
+    rateLimit: e.POSTHORN_RATE_LIMIT,
+    maxBodyBytes: e.POSTHORN_MAX_BODY_BYTES,
+    leaseMs: e.POSTHORN_LEASE_MS,
+    pollIntervalMs: e.POSTHORN_POLL_INTERVAL_MS,
+    shutdownGraceMs: e.POSTHORN_SHUTDOWN_GRACE_MS,
+    metricsPort: e.POSTHORN_METRICS_PORT,
+    logLevel: e.POSTHORN_LOG_LEVEL,
+    dbPool: e.POSTHORN_DB_POOL,
+    workerId: e.POSTHORN_WORKER_ID,
+  };
+}
+
+export type Config = ReturnType<typeof parseConfig>;
+
+export class ConfigError extends Error {}
+
+export const API_KEY_PATTERN = keyPattern;

@@ -1,0 +1,37 @@
+// API keys: "ph_" + 40 base62 characters (≈238 bits). Only their SHA-256 is stored; a key is
+// shown once, when it is made. SHA-256 (not a slow KDF) is right here: the key is random and
+// long, so there is nothing to brute-force, and auth stays one index lookup per request.
+import { createHash } from 'node:crypto';
+import { randomBase62, uuidv7 } from './ids.ts';
+import type { Sql } from './db.ts';
+
+export type Role = 'read' | 'write' | 'admin';
+export const ROLES: Role[] = ['read', 'write', 'admin'];
+
+export const generateKey = () => `ph_${randomBase62(40)}`;
+export const hashKey = (key: string) => createHash('sha256').update(key).digest();
+
+export async function createKey(sql: Sql, teamId: string, name: string, role: Role, key = generateKey()) {
+  const id = uuidv7();
+  const [row] = await sql`
+    insert into api_keys (id, team_id, name, role, key_hash)
+    values (${id}, ${teamId}, ${name}, ${role}, ${hashKey(key)})
+    returning id, name, role, created_at`;
+  return { ...row!, key } as { id: string; name: string; role: Role; created_at: Date; key: string };
+}
+
+/**
+ * On an empty database, team "default" and its admin key. Returns the key only when it was
+ * created now (the caller prints it once); null when teams already exist.
+ */
+export async function bootstrap(sql: Sql, presetKey?: string): Promise<string | null> {
+  return sql.begin(async (tx) => {
+    await tx`lock table teams in exclusive mode`;
+    const [{ n }] = (await tx`select count(*)::int as n from teams`) as unknown as [{ n: number }];
+    if (n > 0) return null;
+    const [team] = await tx`insert into teams (slug, name) values ('default', 'Default team') returning id`;
+    const key = presetKey ?? generateKey();
+    await createKey(tx as unknown as Sql, String(team!.id), 'bootstrap', 'admin', key);
+    return key;
+  });
+}

@@ -1,0 +1,124 @@
+// The request schemas: they validate every request and generate /openapi.json, so the
+// contract and the checks cannot drift apart.
+import { z } from 'zod';
+import { parseDelay } from './duration.ts';
+
+export const MAX_DELAY_MS = 365 * 24 * 3_600_000;
+export const MAX_HEADERS = 64;
+
+// Hop-by-hop headers, and the ones the worker writes itself (API.md §4).
+const RESERVED_HEADERS = new Set(['host', 'content-length', 'connection', 'transfer-encoding', 'te', 'upgrade', 'keep-alive', 'trailer']);
+const RESERVED_PREFIXES = ['proxy-', 'webhook-', 'x-posthorn-'];
+const TOKEN_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/; // RFC 9110 field-name
+
+export function headerNameProblem(name: string): string | null {
+  const lower = name.toLowerCase();
+  if (!TOKEN_RE.test(name)) return 'is not a valid header name';
+  if (RESERVED_HEADERS.has(lower) || RESERVED_PREFIXES.some((p) => lower.startsWith(p))) return 'is a reserved header';
+  return null;
+}
+
+const headersSchema = z
+  .record(z.string().max(256), z.string().max(8192))
+  .superRefine((h, ctx) => {
+    const names = Object.keys(h);
+    if (names.length > MAX_HEADERS) ctx.addIssue({ code: 'custom', message: `at most ${MAX_HEADERS} headers` });
+    const seen = new Set<string>();
+    for (const name of names) {
+      const why = headerNameProblem(name);
+      if (why) ctx.addIssue({ code: 'custom', path: [name], message: `header "${name}" ${why}` });
+      if (/[\r\n\0]/.test(h[name]!)) ctx.addIssue({ code: 'custom', path: [name], message: 'header values may not contain CR, LF or NUL' });
+      if (seen.has(name.toLowerCase())) ctx.addIssue({ code: 'custom', path: [name], message: 'header given twice' });
+      seen.add(name.toLowerCase());
+    }
+  });
+
+export const httpUrl = z.string().max(4096).superRefine((raw, ctx) => {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'is not a valid URL' });
+    return;
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: 'scheme must be http or https' });
+  if (u.username || u.password) ctx.addIssue({ code: 'custom', message: 'credentials in the URL are not allowed; send an authorization header' });
+});
+
+export const retrySchema = z
+  .strictObject({
+    max_retries: z.number().int().min(0).max(100).default(3),
+    min_backoff_ms: z.number().int().min(0).max(86_400_000).default(1000),
+    max_backoff_ms: z.number().int().min(0).max(7 * 86_400_000).default(3_600_000),
+  })
+  .refine((r) => r.min_backoff_ms <= r.max_backoff_ms, { message: 'min_backoff_ms must not exceed max_backoff_ms', path: ['min_backoff_ms'] });
+
+const delaySchema = z.union([z.number().int().min(0), z.string().max(32)]).superRefine((d, ctx) => {
+  const ms = parseDelay(d);
+  if (ms === null) ctx.addIssue({ code: 'custom', message: 'expected whole seconds or a duration like 90s, 5m, 1h30m, 2d' });
+  else if (ms > MAX_DELAY_MS) ctx.addIssue({ code: 'custom', message: 'at most 365 days ahead' });
+});
+
+export const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'] as const;
+const name = (max: number) => z.string().min(1).max(max).regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]*$/, 'letters, digits and _ . : - only');
+
+export const taskInputSchema = z
+  .strictObject({
+    url: httpUrl,
+    method: z.enum(METHODS).default('POST'),
+    headers: headersSchema.default({}),
+    body: z.unknown().optional().meta({ description: 'a string (sent as is) or any JSON value (sent as JSON)' }),
+    delay: delaySchema.optional(),
+    run_at: z.iso.datetime({ offset: true }).optional(),
+    retry: retrySchema.optional(),
+    timeout_ms: z.number().int().min(1).max(900_000).default(30_000),
+    idempotency_key: z.string().min(1).max(256).optional(),
+    queue: name(64).optional(),
+    callback_url: httpUrl.optional(),
+    failure_callback_url: httpUrl.optional(),
+    label: z.string().min(1).max(128).optional(),
+  })
+  .superRefine((t, ctx) => {
+    if (t.delay !== undefined && t.run_at !== undefined) ctx.addIssue({ code: 'custom', path: ['run_at'], message: 'give delay or run_at, not both' });
+    if (t.run_at !== undefined && Date.parse(t.run_at) - Date.now() > MAX_DELAY_MS) ctx.addIssue({ code: 'custom', path: ['run_at'], message: 'at most 365 days ahead' });
+    if ((t.method === 'GET' || t.method === 'HEAD') && t.body !== undefined && t.body !== null) ctx.addIssue({ code: 'custom', path: ['body'], message: `${t.method} requests carry no body` });
+  });
+
+export type TaskInput = z.output<typeof taskInputSchema>;
+
+export const batchInputSchema = z.strictObject({ tasks: z.array(z.unknown()).min(1).max(1000) });
+
+export const listTasksQuerySchema = z.strictObject({
+  status: z.enum(['scheduled', 'pending', 'running', 'retrying', 'succeeded', 'failed', 'canceled']).optional(),
+  queue: z.string().max(64).optional(),
+  schedule_id: z.uuid().optional(),
+  label: z.string().max(128).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(200).optional(),
+});
+
+export const problemSchema = z.object({
+  status: z.number().int(),
+  code: z.string(),
+  title: z.string(),
+  detail: z.string(),
+  errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+});
+
+/** The first string (value or key) holding a NUL character, as a dotted path; PostgreSQL text cannot hold NUL. */
+export function findNul(value: unknown, path: string[] = []): string | null {
+  if (typeof value === 'string') return value.includes('\0') ? path.join('.') : null;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const p = findNul(value[i], [...path, String(i)]);
+      if (p !== null) return p;
+    }
+  } else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      if (k.includes('\0')) return [...path, k].join('.');
+      const p = findNul(v, [...path, k]);
+      if (p !== null) return p;
+    }
+  }
+  return null;
+}

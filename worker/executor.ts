@@ -1,0 +1,149 @@
+// One HTTP attempt with undici: the stored request plus Posthorn's headers, a timeout over the
+// whole attempt, a bounded read of the response, and the outcome classified.
+import { randomBytes } from 'node:crypto';
+import { request, type Dispatcher } from 'undici';
+import { version } from '../shared/version.ts';
+import type { Outcome } from './retry.ts';
+
+export const STORED_BODY_BYTES = 64 * 1024; // kept with the attempt (API.md §4)
+export const MAX_READ_BYTES = 10 * 1024 * 1024; // reading stops here (API.md §7)
+
+export type ClaimedTask = {
+  id: string;
+  team_id: string;
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body: string | null;
+  body_is_json: boolean;
+  attempts: number; // this attempt's number, 1-based
+  retry_base: number;
+  max_retries: number;
+  min_backoff_ms: number;
+  max_backoff_ms: number;
+  timeout_ms: number;
+  lease_token: string;
+  traceparent: string | null;
+  schedule_id: string | null;
+};
+
+export type AttemptResult = {
+  outcome: Outcome;
+  statusCode: number | null;
+  responseHeaders: Record<string, string | string[]> | null;
+  responseBody: string | null;
+  responseEncoding: 'base64' | null;
+  responseTruncated: boolean;
+  retryAfter?: string;
+  error: string | null;
+  startedAt: Date;
+  finishedAt: Date;
+};
+
+export type ExecutorDeps = {
+  dispatcher: Dispatcher;
+  isBlocked?: (err: unknown) => boolean;
+  /** Adds signature headers (Standard Webhooks) for the body about to be sent. */
+  sign?: (task: ClaimedTask, headers: Record<string, string>) => void;
+};
+
+const USER_AGENT = `Posthorn/${version}`;
+
+/** A child span id in the task's trace, so every attempt joins the enqueue request's trace. */
+function childTraceparent(parent: string | null): string | undefined {
+  if (!parent) return undefined;
+  const [v, traceId, , flags] = parent.split('-');
+  return `${v}-${traceId}-${randomBytes(8).toString('hex')}-${flags}`;
+}
+
+export function outgoingHeaders(task: ClaimedTask): Record<string, string> {
+  const h: Record<string, string> = { ...task.headers };
+  if (task.body !== null && h['content-type'] === undefined) {
+    h['content-type'] = task.body_is_json ? 'application/json' : 'text/plain; charset=utf-8';
+  }
+  h['user-agent'] = USER_AGENT;
+  h['x-posthorn-task-id'] = task.id;
+  h['x-posthorn-attempt'] = String(task.attempts);
+  h['x-posthorn-retried'] = String(task.attempts - 1);
+  if (task.schedule_id) h['x-posthorn-schedule-id'] = task.schedule_id;
+  const tp = childTraceparent(task.traceparent);
+  if (tp) h['traceparent'] = tp;
+  return h;
+}
+
+/** Stored text where the bytes are UTF-8 without NUL (PostgreSQL text cannot hold NUL), else base64. */
+export function encodeStoredBody(buf: Buffer): { body: string; encoding: 'base64' | null } {
+  try {
+    // stream: true leaves a multi-byte character cut at the 64 KiB edge out instead of failing.
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(buf, { stream: true });
+    if (!text.includes('\0')) return { body: text, encoding: null };
+  } catch {
+    /* not UTF-8: fall through to base64 */
+  }
+  return { body: buf.toString('base64'), encoding: 'base64' };
+}
+
+function classifyError(err: any, signal: AbortSignal, deps: ExecutorDeps): { outcome: Outcome; error: string } {
+  if (deps.isBlocked?.(err)) return { outcome: 'blocked', error: err.message };
+  const code = err?.code ?? err?.cause?.code;
+  if (signal.aborted && (signal.reason as any)?.name === 'TimeoutError') return { outcome: 'timeout', error: 'timed out' };
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
+    return { outcome: 'timeout', error: `${code}: ${err.message}` };
+  }
+  return { outcome: 'network_error', error: code ? `${code}: ${err.message}` : String(err?.message ?? err) };
+}
+
+/** Performs one attempt; never throws. `cancel` aborts it (used only when shutting down). */
+export async function executeAttempt(task: ClaimedTask, deps: ExecutorDeps, cancel?: AbortSignal): Promise<AttemptResult> {
+  const startedAt = new Date();
+  const timeout = AbortSignal.timeout(task.timeout_ms);
+  const signal = cancel ? AbortSignal.any([timeout, cancel]) : timeout;
+  const headers = outgoingHeaders(task);
+  deps.sign?.(task, headers);
+  const base = { startedAt, responseHeaders: null, responseBody: null, responseEncoding: null, responseTruncated: false } as const;
+  try {
+    const res = await request(task.url, {
+      method: task.method as Dispatcher.HttpMethod,
+      headers,
+      body: task.body ?? undefined,
+      dispatcher: deps.dispatcher,
+      signal,
+      headersTimeout: task.timeout_ms,
+      bodyTimeout: task.timeout_ms,
+    });
+    const kept: Buffer[] = [];
+    let keptBytes = 0;
+    let total = 0;
+    let cut = false;
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (keptBytes < STORED_BODY_BYTES) {
+        const part = chunk.subarray(0, STORED_BODY_BYTES - keptBytes);
+        kept.push(part);
+        keptBytes += part.length;
+      }
+      if (total > MAX_READ_BYTES) {
+        cut = true;
+        res.body.destroy();
+        break;
+      }
+    }
+    const stored = encodeStoredBody(Buffer.concat(kept));
+    const ok = res.statusCode >= 200 && res.statusCode < 300;
+    const retryAfter = res.headers['retry-after'];
+    return {
+      ...base,
+      outcome: ok ? 'success' : 'http_error',
+      statusCode: res.statusCode,
+      responseHeaders: res.headers as Record<string, string | string[]>,
+      responseBody: stored.body,
+      responseEncoding: stored.encoding,
+      responseTruncated: total > STORED_BODY_BYTES,
+      retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
+      error: [ok ? null : `HTTP ${res.statusCode}`, cut ? `response cut off after ${MAX_READ_BYTES} bytes` : null].filter(Boolean).join('; ') || null,
+      finishedAt: new Date(),
+    };
+  } catch (err) {
+    return { ...base, ...classifyError(err, signal, deps), statusCode: null, finishedAt: new Date() };
+  }
+}

@@ -1,0 +1,106 @@
+// One worker process: producer → executor → completer, plus the lease heartbeat and (for now
+// in every worker; the elected leader takes it over with the scheduler) the lease rescuer.
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { Agent, type Dispatcher } from 'undici';
+import type { Config } from '../shared/config.ts';
+import { createSql, type Sql } from '../shared/db.ts';
+import { createLogger, type Logger } from '../shared/logger.ts';
+import { createCompleter } from './completer.ts';
+import { executeAttempt, type ClaimedTask, type ExecutorDeps } from './executor.ts';
+import { extendLeases, releaseTasks, rescueExpiredLeases } from './leases.ts';
+import { createProducer } from './producer.ts';
+import { planNext } from './retry.ts';
+
+export type WorkerOptions = {
+  sql?: Sql;
+  logger?: Logger;
+  dispatcher?: Dispatcher;
+  isBlocked?: ExecutorDeps['isBlocked'];
+  random?: () => number;
+  now?: () => number;
+};
+
+export type WorkerConfig = Pick<Config, 'workerConcurrency' | 'leaseMs' | 'pollIntervalMs' | 'shutdownGraceMs' | 'logLevel' | 'dbPool' | 'workerId'> & {
+  databaseUrl: string;
+};
+
+export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}) {
+  const logger = opts.logger ?? createLogger('worker', config.logLevel);
+  const sql = opts.sql ?? createSql(config.databaseUrl, { max: config.dbPool, name: 'posthorn-worker' });
+  const workerId = config.workerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const random = opts.random ?? Math.random;
+  const now = opts.now ?? Date.now;
+  const dispatcher = opts.dispatcher ?? new Agent({ connections: 256, keepAliveTimeout: 10_000, connectTimeout: 10_000 });
+  const completer = createCompleter(sql);
+  const running = new Map<string, { task: ClaimedTask; abort: AbortController }>();
+  const counts = { claimed: 0, completed: 0, lostLeases: 0 };
+
+  async function run(task: ClaimedTask) {
+    const abort = new AbortController();
+    running.set(task.id, { task, abort });
+    try {
+      const result = await executeAttempt(task, { dispatcher, isBlocked: opts.isBlocked }, abort.signal);
+      if (abort.signal.aborted) return; // shutting down: released below, not recorded
+      const plan = planNext(result, task.attempts - task.retry_base, task, now(), random);
+      const done = await completer.add({ task, result, plan });
+      counts.completed++;
+      if (!done.written) {
+        counts.lostLeases++;
+        logger.warn({ task_id: task.id, attempt: task.attempts }, 'lease lost before completion; result dropped');
+      }
+    } catch (err) {
+      // The completion could not be written (database gone): the lease expires and the task
+      // runs again elsewhere. At least once, never lost.
+      logger.error({ err, task_id: task.id }, 'could not record attempt');
+    } finally {
+      running.delete(task.id);
+      producer.slotFreed();
+    }
+  }
+
+  const producer = createProducer({
+    sql,
+    workerId,
+    leaseMs: config.leaseMs,
+    pollIntervalMs: config.pollIntervalMs,
+    concurrency: config.workerConcurrency,
+    freeSlots: () => config.workerConcurrency - running.size,
+    dispatch: (tasks) => {
+      counts.claimed += tasks.length;
+      for (const t of tasks) void run(t);
+    },
+    onError: (err) => logger.error({ err }, 'claim failed'),
+  });
+
+  // Heartbeat at a third of the lease: two can fail before a live worker loses its tasks.
+  const heartbeat = setInterval(() => {
+    extendLeases(sql, workerId, config.leaseMs).catch((err) => logger.warn({ err }, 'lease heartbeat failed'));
+  }, Math.max(100, Math.floor(config.leaseMs / 3)));
+  const rescuer = setInterval(() => {
+    rescueExpiredLeases(sql)
+      .then((n) => n > 0 && logger.info({ rescued: n }, 'rescued tasks whose lease expired'))
+      .catch((err) => logger.warn({ err }, 'rescue failed'));
+  }, Math.max(200, Math.min(5000, Math.floor(config.leaseMs / 2))));
+
+  await producer.start();
+  logger.info({ worker_id: workerId, concurrency: config.workerConcurrency }, 'worker started');
+
+  async function stop() {
+    // Stop claiming, let attempts in flight finish within the grace period, release the rest.
+    await producer.stop();
+    const deadline = now() + config.shutdownGraceMs;
+    while (running.size > 0 && now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const leftovers = [...running.values()];
+    for (const r of leftovers) r.abort.abort();
+    await completer.drain();
+    clearInterval(heartbeat);
+    clearInterval(rescuer);
+    const released = await releaseTasks(sql, leftovers.map((r) => ({ id: r.task.id, token: r.task.lease_token }))).catch(() => 0);
+    if (!opts.dispatcher) await (dispatcher as Agent).close().catch(() => {});
+    if (!opts.sql) await sql.end({ timeout: 5 });
+    logger.info({ released, ...counts }, 'worker stopped');
+  }
+
+  return { workerId, stop, counts, producer, running };
+}

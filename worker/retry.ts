@@ -1,0 +1,49 @@
+// Retry policy as pure functions: `now` and `random` are passed in, so tests can pin them.
+export type RetryPolicy = { max_retries: number; min_backoff_ms: number; max_backoff_ms: number };
+export type Outcome = 'success' | 'http_error' | 'timeout' | 'network_error' | 'blocked';
+
+/**
+ * Full-jitter exponential backoff (API.md §4): the wait before retry n (1-based) is uniform in
+ * [0, min(max_backoff_ms, min_backoff_ms × 2^(n-1))]. With the defaults (1 s, 1 h) the caps
+ * run 1 s, 2 s, 4 s, 8 s, ... and reach the hour at retry 13.
+ */
+export function backoffMs(retry: number, p: RetryPolicy, random: () => number): number {
+  const cap = Math.min(p.max_backoff_ms, p.min_backoff_ms * 2 ** Math.min(retry - 1, 52));
+  return Math.floor(random() * cap);
+}
+
+/** Retryable: network errors, timeouts, 408, 425, 429 and 5xx. Not: other 3xx/4xx and blocked. */
+export function isRetryable(outcome: Outcome, statusCode: number | null): boolean {
+  if (outcome === 'timeout' || outcome === 'network_error') return true;
+  if (outcome !== 'http_error' || statusCode === null) return false;
+  return statusCode === 408 || statusCode === 425 || statusCode === 429 || statusCode >= 500;
+}
+
+/** Retry-After as seconds or an HTTP date, in ms from now; null when absent or unreadable. */
+export function parseRetryAfter(value: string | undefined, now: number): number | null {
+  if (!value) return null;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? null : Math.max(0, at - now);
+}
+
+export type Plan = { status: 'succeeded' } | { status: 'failed' } | { status: 'retrying'; delayMs: number };
+
+/**
+ * What follows an attempt. `retriesUsed` counts attempts since the last replay, this one
+ * included: with max_retries 3, attempts 1-3 may be followed by a retry, attempt 4 may not.
+ */
+export function planNext(
+  a: { outcome: Outcome; statusCode: number | null; retryAfter?: string },
+  retriesUsed: number,
+  p: RetryPolicy,
+  now: number,
+  random: () => number,
+): Plan {
+  if (a.outcome === 'success') return { status: 'succeeded' };
+  if (!isRetryable(a.outcome, a.statusCode) || retriesUsed > p.max_retries) return { status: 'failed' };
+  const honoured = a.statusCode === 429 || a.statusCode === 503 ? parseRetryAfter(a.retryAfter, now) : null;
+  const delayMs = honoured !== null ? Math.min(honoured, p.max_backoff_ms) : backoffMs(retriesUsed, p, random);
+  return { status: 'retrying', delayMs };
+}
