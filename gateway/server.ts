@@ -6,12 +6,15 @@ import { createSql } from '../shared/db.ts';
 import { createLogger } from '../shared/logger.ts';
 import { createApp } from './app.ts';
 import { createEnqueueBatcher } from './enqueue-batcher.ts';
+import { createTargetPolicy } from '../shared/targets.ts';
 
 export async function startGateway(config: Config & { databaseUrl: string }) {
   const logger = createLogger('gateway', config.logLevel);
   const sql = createSql(config.databaseUrl, { max: config.dbPool, name: 'posthorn-gateway' });
   const batcher = createEnqueueBatcher(sql);
-  const app = createApp({ sql, batcher, logger, maxBodyBytes: config.maxBodyBytes });
+  const policy = createTargetPolicy({ allowPrivate: config.allowPrivateTargets, allowlist: config.targetAllowlist });
+  if (policy.allowsPrivate) logger.warn('POSTHORN_ALLOW_PRIVATE_TARGETS is on: tasks may target loopback, private and metadata addresses');
+  const app = createApp({ sql, batcher, logger, maxBodyBytes: config.maxBodyBytes, checkTarget: policy.checkUrl });
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

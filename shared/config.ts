@@ -1,6 +1,7 @@
 // The one place that reads process.env. Every process parses its environment once, here,
 // and an invalid value stops it with a message that names the variable (API.md §1).
 import { z } from 'zod';
+import { parseAllowlist } from './targets.ts';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
@@ -33,7 +34,17 @@ const envSchema = z.object({
   POSTHORN_BOOTSTRAP_KEY: z.string().regex(keyPattern, 'expected ph_ followed by at least 32 letters or digits').optional(),
   POSTHORN_OPERATOR_TOKEN: z.string().min(16).optional(),
   POSTHORN_ALLOW_PRIVATE_TARGETS: bool.default(false),
-  POSTHORN_TARGET_ALLOWLIST: z.string().default(''),
+  POSTHORN_TARGET_ALLOWLIST: z
+    .string()
+    .default('')
+    .transform((raw, ctx) => {
+      try {
+        return parseAllowlist(raw);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message });
+        return z.NEVER;
+      }
+    }),
   POSTHORN_RATE_LIMIT: rateLimitSchema.prefault('500/1s'),
   POSTHORN_MAX_BODY_BYTES: int(1024, 64 * 1024 * 1024).default(1_048_576),
   POSTHORN_LEASE_MS: int(500, 24 * 3_600_000).default(30_000),

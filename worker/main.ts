@@ -2,12 +2,14 @@
 // in every worker; the elected leader takes it over with the scheduler) the lease rescuer.
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { Config } from '../shared/config.ts';
 import { createSql, type Sql } from '../shared/db.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
+import { createTargetPolicy } from '../shared/targets.ts';
 import { createCompleter } from './completer.ts';
-import { executeAttempt, type ClaimedTask, type ExecutorDeps } from './executor.ts';
+import { createSafeDispatcher, isBlockedError } from './dispatcher.ts';
+import { executeAttempt, type ClaimedTask } from './executor.ts';
 import { extendLeases, releaseTasks, rescueExpiredLeases } from './leases.ts';
 import { createProducer } from './producer.ts';
 import { planNext } from './retry.ts';
@@ -16,12 +18,14 @@ export type WorkerOptions = {
   sql?: Sql;
   logger?: Logger;
   dispatcher?: Dispatcher;
-  isBlocked?: ExecutorDeps['isBlocked'];
   random?: () => number;
   now?: () => number;
 };
 
-export type WorkerConfig = Pick<Config, 'workerConcurrency' | 'leaseMs' | 'pollIntervalMs' | 'shutdownGraceMs' | 'logLevel' | 'dbPool' | 'workerId'> & {
+export type WorkerConfig = Pick<
+  Config,
+  'workerConcurrency' | 'leaseMs' | 'pollIntervalMs' | 'shutdownGraceMs' | 'logLevel' | 'dbPool' | 'workerId' | 'allowPrivateTargets' | 'targetAllowlist'
+> & {
   databaseUrl: string;
 };
 
@@ -31,7 +35,11 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
   const workerId = config.workerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   const random = opts.random ?? Math.random;
   const now = opts.now ?? Date.now;
-  const dispatcher = opts.dispatcher ?? new Agent({ connections: 256, keepAliveTimeout: 10_000, connectTimeout: 10_000 });
+  const policy = createTargetPolicy({ allowPrivate: config.allowPrivateTargets, allowlist: config.targetAllowlist });
+  if (policy.allowsPrivate) logger.warn('POSTHORN_ALLOW_PRIVATE_TARGETS is on: tasks may reach loopback, private and metadata addresses');
+  // Every connection goes through the target policy: names are resolved once, each address
+  // checked, and the socket opened to the checked address (API.md §7).
+  const dispatcher = opts.dispatcher ?? createSafeDispatcher(policy, { connections: 256, connectTimeoutMs: 10_000 });
   const completer = createCompleter(sql);
   const running = new Map<string, { task: ClaimedTask; abort: AbortController }>();
   const counts = { claimed: 0, completed: 0, lostLeases: 0 };
@@ -40,7 +48,7 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
     const abort = new AbortController();
     running.set(task.id, { task, abort });
     try {
-      const result = await executeAttempt(task, { dispatcher, isBlocked: opts.isBlocked }, abort.signal);
+      const result = await executeAttempt(task, { dispatcher, isBlocked: isBlockedError }, abort.signal);
       if (abort.signal.aborted) return; // shutting down: released below, not recorded
       const plan = planNext(result, task.attempts - task.retry_base, task, now(), random);
       const done = await completer.add({ task, result, plan });
@@ -97,7 +105,7 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
     clearInterval(heartbeat);
     clearInterval(rescuer);
     const released = await releaseTasks(sql, leftovers.map((r) => ({ id: r.task.id, token: r.task.lease_token }))).catch(() => 0);
-    if (!opts.dispatcher) await (dispatcher as Agent).close().catch(() => {});
+    if (!opts.dispatcher) await dispatcher.close().catch(() => {});
     if (!opts.sql) await sql.end({ timeout: 5 });
     logger.info({ released, ...counts }, 'worker stopped');
   }

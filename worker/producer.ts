@@ -95,6 +95,8 @@ export function createProducer(o: ProducerOptions) {
       if (ready()) wake();
     },
     async start() {
+      stopped = false;
+      maybeMore = true;
       const sub = await o.sql.listen(TASK_NOTIFY_CHANNEL, () => {
         maybeMore = true;
         wake();

@@ -1,0 +1,82 @@
+// A test file's Posthorn: its own database, a team with keys of each role, the gateway app
+// (called with app.request, Hono's way) and, when asked, an in-process worker that delivers
+// over real HTTP.
+import { pino } from 'pino';
+import { createApp } from '../../gateway/app.ts';
+import { createEnqueueBatcher } from '../../gateway/enqueue-batcher.ts';
+import { createTargetPolicy } from '../../shared/targets.ts';
+import { startWorker, type WorkerConfig } from '../../worker/main.ts';
+import { createTestDb, seedTeam } from './db.ts';
+
+export type ApiResponse = { status: number; headers: Headers; body: any };
+
+export async function startHarness(opts: { worker?: Partial<WorkerConfig> | false; maxBodyBytes?: number; allowPrivate?: boolean } = {}) {
+  const db = await createTestDb();
+  const team = await seedTeam(db.sql);
+  const logger = pino({ level: 'silent' });
+  const batcher = createEnqueueBatcher(db.sql);
+  const allowPrivate = opts.allowPrivate ?? true; // sinks live on 127.0.0.1
+  const policy = createTargetPolicy({ allowPrivate, allowlist: [] });
+  const app = createApp({ sql: db.sql, batcher, logger, maxBodyBytes: opts.maxBodyBytes ?? 1_048_576, checkTarget: policy.checkUrl });
+
+  async function api(method: string, path: string, body?: unknown, o: { key?: string | null; headers?: Record<string, string>; raw?: string } = {}): Promise<ApiResponse> {
+    const headers: Record<string, string> = { ...o.headers };
+    const key = o.key === undefined ? team.keys.admin : o.key;
+    if (key) headers.authorization = `Bearer ${key}`;
+    let payload: string | undefined = o.raw;
+    if (body !== undefined) payload = JSON.stringify(body);
+    if (payload !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
+    const res = await app.request(path, { method, headers, body: payload });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      /* not JSON */
+    }
+    return { status: res.status, headers: res.headers, body: parsed };
+  }
+
+  const worker =
+    opts.worker === false || opts.worker === undefined
+      ? null
+      : await startWorker(
+          {
+            databaseUrl: db.url,
+            workerConcurrency: 16,
+            leaseMs: 5000,
+            pollIntervalMs: 100,
+            shutdownGraceMs: 2000,
+            logLevel: 'silent',
+            dbPool: 4,
+            workerId: undefined,
+            allowPrivateTargets: allowPrivate,
+            targetAllowlist: [],
+            ...opts.worker,
+          },
+          { logger },
+        );
+
+  return {
+    db,
+    sql: db.sql,
+    team,
+    app,
+    api,
+    worker,
+    /** Enqueue and return the new task's id (fails the test on anything but 202). */
+    async enqueue(task: Record<string, unknown>) {
+      const r = await api('POST', '/api/v1/queue', task);
+      if (r.status !== 202) throw new Error(`enqueue failed: ${r.status} ${JSON.stringify(r.body)}`);
+      return r.body.id as string;
+    },
+    async task(id: string) {
+      return (await api('GET', `/api/v1/tasks/${id}`)).body;
+    },
+    async close() {
+      await worker?.stop();
+      await batcher.drain();
+      await db.drop();
+    },
+  };
+}
