@@ -2,6 +2,7 @@
 // (called with app.request, Hono's way) and, when asked, an in-process worker that delivers
 // over real HTTP.
 import { pino } from 'pino';
+import type { Dispatcher } from 'undici';
 import { createApp } from '../../gateway/app.ts';
 import { createEnqueueBatcher } from '../../gateway/enqueue-batcher.ts';
 import { createTargetPolicy } from '../../shared/targets.ts';
@@ -10,13 +11,23 @@ import { createTestDb, seedTeam } from './db.ts';
 
 export type ApiResponse = { status: number; headers: Headers; body: any };
 
-export async function startHarness(opts: { worker?: Partial<WorkerConfig> | false; maxBodyBytes?: number; allowPrivate?: boolean } = {}) {
+export type HarnessOptions = {
+  worker?: Partial<WorkerConfig> | false;
+  maxBodyBytes?: number;
+  allowPrivate?: boolean;
+  allowlist?: string[];
+  /** A worker dispatcher of the test's own (e.g. the SSRF-safe one with a resolver it controls). */
+  dispatcher?: Dispatcher;
+};
+
+export async function startHarness(opts: HarnessOptions = {}) {
   const db = await createTestDb();
   const team = await seedTeam(db.sql);
   const logger = pino({ level: 'silent' });
   const batcher = createEnqueueBatcher(db.sql);
   const allowPrivate = opts.allowPrivate ?? true; // sinks live on 127.0.0.1
-  const policy = createTargetPolicy({ allowPrivate, allowlist: [] });
+  const allowlist = opts.allowlist ?? [];
+  const policy = createTargetPolicy({ allowPrivate, allowlist });
   const app = createApp({ sql: db.sql, batcher, logger, maxBodyBytes: opts.maxBodyBytes ?? 1_048_576, checkTarget: policy.checkUrl });
 
   async function api(method: string, path: string, body?: unknown, o: { key?: string | null; headers?: Record<string, string>; raw?: string } = {}): Promise<ApiResponse> {
@@ -51,10 +62,10 @@ export async function startHarness(opts: { worker?: Partial<WorkerConfig> | fals
             dbPool: 4,
             workerId: undefined,
             allowPrivateTargets: allowPrivate,
-            targetAllowlist: [],
+            targetAllowlist: allowlist,
             ...opts.worker,
           },
-          { logger },
+          { logger, dispatcher: opts.dispatcher },
         );
 
   return {
