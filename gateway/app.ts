@@ -11,6 +11,7 @@ import { authenticate, requireRole, type AuthEnv } from './auth.ts';
 import type { EnqueueBatcher } from './enqueue-batcher.ts';
 import { deadline } from './http.ts';
 import { buildOpenApi } from './openapi.ts';
+import { signingKeyRoutes } from './signing-keys.ts';
 import { taskRoutes, type TargetCheck } from './tasks.ts';
 
 export type AppDeps = {
@@ -79,6 +80,7 @@ export function createApp(deps: AppDeps) {
   api.use('*', authenticate(sql));
   api.use('*', requireRole('read'));
   api.route('/', taskRoutes({ sql, batcher: deps.batcher, maxBodyBytes: deps.maxBodyBytes, checkTarget: deps.checkTarget ?? (() => ({ ok: true })) }));
+  api.route('/', signingKeyRoutes({ sql }));
   app.route('/api/v1', api);
   return app;
 }

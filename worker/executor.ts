@@ -43,8 +43,11 @@ export type AttemptResult = {
 export type ExecutorDeps = {
   dispatcher: Dispatcher;
   isBlocked?: (err: unknown) => boolean;
-  /** Adds signature headers (Standard Webhooks) for the body about to be sent. */
-  sign?: (task: ClaimedTask, headers: Record<string, string>) => void;
+  /**
+   * Adds signature headers (Standard Webhooks) for the body about to be sent. May look the
+   * team's secrets up; a failure fails the attempt (retryable) rather than sending it unsigned.
+   */
+  sign?: (task: ClaimedTask, headers: Record<string, string>) => void | Promise<void>;
 };
 
 const USER_AGENT = `Posthorn/${version}`;
@@ -99,9 +102,9 @@ export async function executeAttempt(task: ClaimedTask, deps: ExecutorDeps, canc
   const timeout = AbortSignal.timeout(task.timeout_ms);
   const signal = cancel ? AbortSignal.any([timeout, cancel]) : timeout;
   const headers = outgoingHeaders(task);
-  deps.sign?.(task, headers);
   const base = { startedAt, responseHeaders: null, responseBody: null, responseEncoding: null, responseTruncated: false } as const;
   try {
+    await deps.sign?.(task, headers);
     const res = await request(task.url, {
       method: task.method as Dispatcher.HttpMethod,
       headers,

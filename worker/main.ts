@@ -13,6 +13,7 @@ import { executeAttempt, type ClaimedTask } from './executor.ts';
 import { extendLeases, releaseTasks, rescueExpiredLeases } from './leases.ts';
 import { createProducer } from './producer.ts';
 import { planNext } from './retry.ts';
+import { createSigner } from './signer.ts';
 
 export type WorkerOptions = {
   sql?: Sql;
@@ -41,6 +42,8 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
   // checked, and the socket opened to the checked address (API.md §7).
   const dispatcher = opts.dispatcher ?? createSafeDispatcher(policy, { connections: 256, connectTimeoutMs: 10_000 });
   const completer = createCompleter(sql);
+  // Standard Webhooks signature on every delivery, with the team's secrets cached for 2 s.
+  const signer = createSigner(sql);
   const running = new Map<string, { task: ClaimedTask; abort: AbortController }>();
   const counts = { claimed: 0, completed: 0, lostLeases: 0 };
 
@@ -48,7 +51,7 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
     const abort = new AbortController();
     running.set(task.id, { task, abort });
     try {
-      const result = await executeAttempt(task, { dispatcher, isBlocked: isBlockedError }, abort.signal);
+      const result = await executeAttempt(task, { dispatcher, isBlocked: isBlockedError, sign: signer.sign }, abort.signal);
       if (abort.signal.aborted) return; // shutting down: released below, not recorded
       const plan = planNext(result, task.attempts - task.retry_base, task, now(), random);
       const done = await completer.add({ task, result, plan });
