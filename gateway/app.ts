@@ -7,10 +7,13 @@ import type { Logger } from '../shared/logger.ts';
 import { isUnavailableError, problem, ProblemError } from '../shared/errors.ts';
 import { migrationsCurrent } from '../shared/migrate.ts';
 import type { Sql } from '../shared/db.ts';
+import { adminRoutes } from './admin.ts';
 import { authenticate, requireRole, type AuthEnv } from './auth.ts';
 import type { EnqueueBatcher } from './enqueue-batcher.ts';
 import { deadline } from './http.ts';
+import { keyRoutes } from './keys.ts';
 import { buildOpenApi } from './openapi.ts';
+import type { GatewayLimits } from './rate-limit.ts';
 import { signingKeyRoutes } from './signing-keys.ts';
 import { taskRoutes, type TargetCheck } from './tasks.ts';
 
@@ -22,6 +25,10 @@ export type AppDeps = {
   checkTarget?: TargetCheck;
   /** 4.5 s: answers 503 before a client's 5 s budget runs out (API.md §3). */
   deadlineMs?: number;
+  /** Rate limits per key and per failing address (gateway/rate-limit.ts); absent: none. */
+  limits?: GatewayLimits;
+  /** POSTHORN_OPERATOR_TOKEN; absent: no /admin/v1 routes (404). */
+  operatorToken?: string;
 };
 
 // A batch of up to 1000 tasks may be larger than one task: its request may be 10 bodies big.
@@ -77,10 +84,21 @@ export function createApp(deps: AppDeps) {
   api.use('*', deadline(deps.deadlineMs ?? 4500));
   api.use('/queue/batch', limit(deps.maxBodyBytes * BATCH_BODY_FACTOR + ENVELOPE_BYTES));
   api.use('*', async (c, next) => (c.req.path.endsWith('/queue/batch') ? next() : limit(deps.maxBodyBytes + ENVELOPE_BYTES)(c, next)));
-  api.use('*', authenticate(sql));
+  const authFailed = deps.limits?.authFailed ?? (async () => {});
+  api.use('*', authenticate(sql, { onFailure: authFailed }));
+  if (deps.limits) api.use('*', deps.limits.perKey);
   api.use('*', requireRole('read'));
   api.route('/', taskRoutes({ sql, batcher: deps.batcher, maxBodyBytes: deps.maxBodyBytes, checkTarget: deps.checkTarget ?? (() => ({ ok: true })) }));
+  api.route('/', keyRoutes({ sql }));
   api.route('/', signingKeyRoutes({ sql }));
   app.route('/api/v1', api);
+
+  if (deps.operatorToken) {
+    const admin = new Hono();
+    admin.use('*', deadline(deps.deadlineMs ?? 4500));
+    admin.use('*', limit(ENVELOPE_BYTES));
+    admin.route('/', adminRoutes({ sql, operatorToken: deps.operatorToken, onAuthFailure: authFailed }));
+    app.route('/admin/v1', admin);
+  }
   return app;
 }

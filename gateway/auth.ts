@@ -1,21 +1,37 @@
-// API-key authentication: Bearer key → SHA-256 → api_keys row. Results are cached for
-// CACHE_TTL_MS so a busy key costs one lookup per 2 s instead of one per request; that TTL
-// is also how long a revoked key can still be used on a gateway (API.md §2 allows 5 s).
-import type { MiddlewareHandler } from 'hono';
+// API-key authentication: Bearer key → SHA-256 → api_keys row (with its team's rate limit).
+// Results are cached for CACHE_TTL_MS so a busy key costs one lookup per 2 s instead of one
+// per request; that TTL is also how long a revoked key can still be used on a gateway, and how
+// long a team's new rate limit takes to apply (API.md §2 allows 5 s for revocation).
+import type { Context, MiddlewareHandler } from 'hono';
 import { problem } from '../shared/errors.ts';
 import { hashKey, type Role } from '../shared/keys.ts';
-import { API_KEY_PATTERN } from '../shared/config.ts';
+import { API_KEY_PATTERN, rateLimitSchema } from '../shared/config.ts';
 import type { Sql } from '../shared/db.ts';
+import type { RateLimit } from './rate-limit.ts';
 
 export const CACHE_TTL_MS = 2000;
 const CACHE_MAX = 10_000;
 
-export type Principal = { keyId: string; teamId: string; role: Role };
+/** rateLimit: the team's own limit; null = the gateway's default (POSTHORN_RATE_LIMIT). */
+export type Principal = { keyId: string; teamId: string; role: Role; rateLimit: RateLimit | null };
 export type AuthEnv = { Variables: { principal: Principal } };
 
 const RANK: Record<Role, number> = { read: 0, write: 1, admin: 2 };
 
-export function authenticate(sql: Sql, opts: { now?: () => number } = {}): MiddlewareHandler<AuthEnv> {
+/** The team's stored limit; one that no longer parses falls back to the default. */
+function teamLimit(raw: string | null): RateLimit | null {
+  if (!raw) return null;
+  const parsed = rateLimitSchema.safeParse(raw);
+  return parsed.success ? parsed.data : null;
+}
+
+export type AuthOptions = {
+  now?: () => number;
+  /** Runs before a 401 is sent (counts the failure per address; may throw 429 instead). */
+  onFailure?: (c: Context) => Promise<void>;
+};
+
+export function authenticate(sql: Sql, opts: AuthOptions = {}): MiddlewareHandler<AuthEnv> {
   const now = opts.now ?? Date.now;
   const cache = new Map<string, { at: number; principal: Principal | null }>();
 
@@ -24,8 +40,11 @@ export function authenticate(sql: Sql, opts: { now?: () => number } = {}): Middl
     const cacheKey = hash.toString('base64');
     const hit = cache.get(cacheKey);
     if (hit && now() - hit.at < CACHE_TTL_MS) return hit.principal;
-    const [row] = await sql`select id, team_id, role from api_keys where key_hash = ${hash} and revoked_at is null`;
-    const principal = row ? { keyId: row.id as string, teamId: String(row.team_id), role: row.role as Role } : null;
+    const [row] = await sql`
+      select k.id, k.team_id, k.role, t.rate_limit
+      from api_keys k join teams t on t.id = k.team_id
+      where k.key_hash = ${hash} and k.revoked_at is null`;
+    const principal = row ? { keyId: row.id as string, teamId: String(row.team_id), role: row.role as Role, rateLimit: teamLimit(row.rate_limit) } : null;
     if (cache.size >= CACHE_MAX) cache.clear();
     cache.set(cacheKey, { at: now(), principal });
     return principal;
@@ -34,10 +53,13 @@ export function authenticate(sql: Sql, opts: { now?: () => number } = {}): Middl
   return async function authenticateKey(c, next) {
     const header = c.req.header('authorization') ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!m) throw problem('unauthorized', 'send an API key as "Authorization: Bearer <key>"', undefined, { 'www-authenticate': 'Bearer' });
-    const key = m[1]!;
-    const principal = API_KEY_PATTERN.test(key) ? await lookup(key) : null;
-    if (!principal) throw problem('unauthorized', 'the API key is not valid or has been revoked', undefined, { 'www-authenticate': 'Bearer' });
+    const key = m?.[1];
+    const principal = key && API_KEY_PATTERN.test(key) ? await lookup(key) : null;
+    if (!principal) {
+      await opts.onFailure?.(c);
+      const detail = m ? 'the API key is not valid or has been revoked' : 'send an API key as "Authorization: Bearer <key>"';
+      throw problem('unauthorized', detail, undefined, { 'www-authenticate': 'Bearer' });
+    }
     c.set('principal', principal);
     await next();
   };

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { batchInputSchema, problemSchema, taskInputSchema } from '../shared/schemas.ts';
 import { version } from '../shared/version.ts';
+import { createKeySchema } from './keys.ts';
 
 const schema = (s: z.ZodType) => z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' });
 
@@ -16,7 +17,7 @@ export function buildOpenApi() {
     info: { title: 'Posthorn', version, description: 'Self-hosted HTTP task queue' },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
-      schemas: { TaskInput: schema(taskInputSchema), BatchInput: schema(batchInputSchema), Problem: schema(problemSchema) },
+      schemas: { TaskInput: schema(taskInputSchema), BatchInput: schema(batchInputSchema), KeyInput: schema(createKeySchema), Problem: schema(problemSchema) },
     },
     security: [{ bearer: [] }],
     paths: {
@@ -35,6 +36,14 @@ export function buildOpenApi() {
       },
       '/api/v1/tasks/{id}/attempts': { get: { summary: 'Attempts of a task', parameters: idParam, responses: { '200': { description: '{data}' }, ...errors } } },
       '/api/v1/tasks/{id}/replay': { post: { summary: 'Run a failed or canceled task again', parameters: idParam, responses: { '202': { description: 'replayed' }, ...errors } } },
+      '/api/v1/keys': {
+        post: { summary: 'Create an API key (admin); the key is in this response only', requestBody: json('KeyInput'), responses: { '201': { description: '{id, name, role, key, created_at}' }, ...errors } },
+        get: { summary: "The team's API keys, without secrets (admin)", responses: { '200': { description: '{data: [{id, name, role, created_at, revoked_at}]}' }, ...errors } },
+      },
+      '/api/v1/keys/{id}': { delete: { summary: 'Revoke an API key (admin); refused everywhere within 5 s', parameters: idParam, responses: { '204': { description: 'revoked' }, ...errors } } },
+      '/api/v1/signing-keys': { get: { summary: 'Webhook signing secrets (admin)', responses: { '200': { description: '{current, previous, rotated_at, previous_expires_at}' }, ...errors } } },
+      '/api/v1/signing-keys/rotate': { post: { summary: 'New current secret; the previous one keeps signing for 24 h (admin)', responses: { '200': { description: '{current, previous, rotated_at, previous_expires_at}' }, ...errors } } },
+      '/api/v1/signing-keys/previous': { delete: { summary: 'Stop signing with the previous secret now (admin)', responses: { '204': { description: 'deleted' }, ...errors } } },
     },
   };
 }

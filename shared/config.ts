@@ -19,7 +19,8 @@ export const rateLimitSchema = z
     const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
     return { raw, points: Number(count), windowMs: Number(m[1]) * unit };
   })
-  .refine((r) => r.points > 0 && r.windowMs > 0, 'count and window must be positive');
+  // 1e9: the counters are PostgreSQL integers (rate_limits.points).
+  .refine((r) => r.points > 0 && r.points <= 1e9 && r.windowMs > 0, 'count must be 1 to 1000000000 and the window positive');
 
 const keyPattern = /^ph_[A-Za-z0-9]{32,}$/;
 
@@ -45,7 +46,8 @@ const envSchema = z.object({
         return z.NEVER;
       }
     }),
-  POSTHORN_RATE_LIMIT: rateLimitSchema.prefault('500/1s'),
+  // "off": no per-key limit except teams' own (the failed-authentication limit stays on).
+  POSTHORN_RATE_LIMIT: z.literal('off').transform(() => null).or(rateLimitSchema).prefault('500/1s'),
   POSTHORN_MAX_BODY_BYTES: int(1024, 64 * 1024 * 1024).default(1_048_576),
   POSTHORN_LEASE_MS: int(500, 24 * 3_600_000).default(30_000),
   POSTHORN_POLL_INTERVAL_MS: int(10, 60_000).default(1000),

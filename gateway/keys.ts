@@ -1,0 +1,53 @@
+// /api/v1/keys (API.md §2, admin role): create (the key is shown this once), list without
+// secrets, revoke. Every query names the caller's team: another team's key id is a 404.
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { problem } from '../shared/errors.ts';
+import { isUuid } from '../shared/ids.ts';
+import { createKey, ROLES } from '../shared/keys.ts';
+import type { Sql } from '../shared/db.ts';
+import { requireRole, type AuthEnv } from './auth.ts';
+import { parseOrThrow, readJson } from './http.ts';
+
+export const createKeySchema = z.strictObject({
+  name: z.string().min(1).max(128).optional().meta({ description: 'default: "<role> key"' }),
+  role: z.enum(ROLES as ['read', 'write', 'admin']),
+});
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+export function keyRoutes(deps: { sql: Sql }) {
+  const { sql } = deps;
+  const app = new Hono<AuthEnv>();
+  app.use('/keys', requireRole('admin'));
+  app.use('/keys/*', requireRole('admin'));
+
+  app.post('/keys', async (c) => {
+    const input = parseOrThrow(createKeySchema, await readJson(c));
+    const k = await createKey(sql, c.get('principal').teamId, input.name ?? `${input.role} key`, input.role);
+    return c.json({ id: k.id, name: k.name, role: k.role, key: k.key, created_at: k.created_at.toISOString() }, 201);
+  });
+
+  app.get('/keys', async (c) => {
+    const rows = await sql`
+      select id, name, role, created_at, revoked_at from api_keys
+      where team_id = ${c.get('principal').teamId}
+      order by created_at, id`;
+    return c.json({ data: rows.map((r) => ({ id: r.id, name: r.name, role: r.role, created_at: iso(r.created_at), revoked_at: iso(r.revoked_at) })) });
+  });
+
+  // Revoking twice is not an error (the first time is kept). Gateways cache keys for 2 s,
+  // so a revoked key stops working everywhere within that (API.md §2: 5 s).
+  app.delete('/keys/:id', async (c) => {
+    const id = c.req.param('id');
+    if (!isUuid(id)) throw problem('not_found', 'no such key');
+    const [row] = await sql`
+      update api_keys set revoked_at = coalesce(revoked_at, now())
+      where id = ${id} and team_id = ${c.get('principal').teamId}
+      returning id`;
+    if (!row) throw problem('not_found', 'no such key');
+    return c.body(null, 204);
+  });
+
+  return app;
+}

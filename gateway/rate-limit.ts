@@ -1,0 +1,187 @@
+// Rate limits shared by every gateway process (API.md §2), counted in PostgreSQL with
+// rate-limiter-flexible's PostgreSQL store (table rate_limits, migration 002; no Redis):
+//  - per API key: POSTHORN_RATE_LIMIT, or the team's own limit set through the operator API;
+//    fixed windows that start with a key's first request; 429 rate_limited with Retry-After;
+//  - failed authentication per client address: 20 failures in a minute, then requests from
+//    that address with a key that does not authenticate get 429 until the minute is over.
+//    A valid key never consults this counter, so it is never refused by it.
+// Costs, and why (docs/auth.md has the measurements): a busy key's requests are counted
+// together, one UPSERT per key per round trip (like the enqueue group commit), on a row of an
+// UNLOGGED table. One UPSERT per request cost 15% of enqueue throughput at 64 in flight; grouped,
+// it stays well under that. Once a window is used up, the library's in-memory block answers 429
+// for the rest of that window without asking the database (inMemoryBlockOnConsumed = points).
+// When the database errors, each process falls back to an in-memory limiter with the same
+// limit (insuranceLimiter): the fleet then allows at most <gateways> × the limit until it is back.
+import type { Context, MiddlewareHandler } from 'hono';
+import ipaddr from 'ipaddr.js';
+import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
+import { problem } from '../shared/errors.ts';
+import type { Sql } from '../shared/db.ts';
+import type { AuthEnv } from './auth.ts';
+
+export type RateLimit = { raw: string; points: number; windowMs: number };
+
+/** API.md §2: 20 failures within a minute. */
+export const AUTH_FAILURES = { points: 20, windowMs: 60_000 };
+const TABLE = 'rate_limits';
+
+/**
+ * rate-limiter-flexible talks to a pg Pool (`query({text, values}) → {rows, rowCount}`); this
+ * is that interface over postgres.js, so the limiter shares our driver, its connect timeout
+ * and its error codes instead of bringing a second PostgreSQL client.
+ */
+function poolInterface(sql: Sql) {
+  return {
+    async query(q: { text: string; values?: unknown[] }) {
+      const rows = await sql.unsafe(q.text, (q.values ?? []) as any[], { prepare: true });
+      return { rows, rowCount: rows.count };
+    },
+  };
+}
+
+function limiter(sql: Sql, keyPrefix: string, points: number, windowMs: number, clearExpired: boolean) {
+  return new RateLimiterPostgres({
+    storeClient: poolInterface(sql),
+    storeType: 'pool',
+    tableName: TABLE,
+    tableCreated: true, // by migration 002, UNLOGGED
+    clearExpiredByTimeout: clearExpired, // every 5 min: rows expired over an hour ago
+    keyPrefix,
+    points,
+    duration: windowMs / 1000,
+    // Window used up → refused in memory until it ends, with no query per refused request.
+    inMemoryBlockOnConsumed: points,
+    insuranceLimiter: new RateLimiterMemory({ keyPrefix, points, duration: windowMs / 1000 }),
+  });
+}
+
+type Verdict = { ok: boolean; remaining: number; msBeforeNext: number };
+
+/** What a refusal or a pass tells the client (RateLimit-* as in the IETF ratelimit-headers draft). */
+function limitHeaders(points: number, v: Verdict): Record<string, string> {
+  return {
+    'ratelimit-limit': String(points),
+    'ratelimit-remaining': String(v.remaining),
+    'ratelimit-reset': String(Math.max(0, Math.ceil(v.msBeforeNext / 1000))),
+  };
+}
+
+/**
+ * Counts a key's concurrent requests with one consume(key, n): while a key's UPSERT is in
+ * flight, its next requests queue, and go together when it returns (one in flight per key
+ * and process; a single request goes at once). The database's running total then says which
+ * of the n fit: with `before` points used ahead of the batch, request i passes when
+ * before + i + 1 <= points, exactly as n separate consumes in that order would.
+ */
+function groupedConsumer(l: RateLimiterPostgres, points: number) {
+  type Waiter = { resolve: (v: Verdict) => void; reject: (e: unknown) => void };
+  const keys = new Map<string, { queue: Waiter[]; busy: boolean }>();
+
+  async function flush(key: string, s: { queue: Waiter[]; busy: boolean }) {
+    s.busy = true;
+    const batch = s.queue;
+    s.queue = [];
+    try {
+      let res: RateLimiterRes;
+      try {
+        res = await l.consume(key, batch.length);
+      } catch (e) {
+        if (!(e instanceof RateLimiterRes)) throw e;
+        res = e;
+      }
+      // A count below our own n means the in-memory block answered (consumedPoints 0): the
+      // window is used up and nothing was counted.
+      const before = res.consumedPoints >= batch.length ? res.consumedPoints - batch.length : points;
+      batch.forEach((w, i) => w.resolve({ ok: before + i + 1 <= points, remaining: Math.max(0, points - (before + i + 1)), msBeforeNext: res.msBeforeNext }));
+    } catch (err) {
+      for (const w of batch) w.reject(err);
+    } finally {
+      s.busy = false;
+      if (s.queue.length) void flush(key, s);
+      else keys.delete(key);
+    }
+  }
+
+  return function take(key: string): Promise<Verdict> {
+    let s = keys.get(key);
+    if (!s) keys.set(key, (s = { queue: [], busy: false }));
+    const state = s;
+    return new Promise<Verdict>((resolve, reject) => {
+      state.queue.push({ resolve, reject });
+      // Wait for the end of this I/O turn so requests that arrived together share the UPSERT.
+      if (!state.busy && state.queue.length === 1) setImmediate(() => !state.busy && state.queue.length && void flush(key, state));
+    });
+  };
+}
+
+async function consume(l: RateLimiterPostgres, key: string): Promise<{ ok: boolean; res: RateLimiterRes }> {
+  try {
+    return { ok: true, res: await l.consume(key) };
+  } catch (e) {
+    if (e instanceof RateLimiterRes) return { ok: false, res: e };
+    throw e;
+  }
+}
+
+/**
+ * The address a failed authentication is counted against: the peer's IP as seen by this
+ * process (IPv4-mapped IPv6 unwrapped), an IPv6 client by its /64 since one host usually holds
+ * a whole /64. Behind a reverse proxy every client is the proxy (docs/auth.md).
+ */
+export function clientAddress(c: Context): string {
+  const raw: string | undefined = (c.env as any)?.incoming?.socket?.remoteAddress;
+  if (!raw || !ipaddr.isValid(raw)) return 'unknown';
+  const addr = ipaddr.process(raw);
+  if (addr.kind() === 'ipv4') return addr.toString();
+  const parts = (addr as ipaddr.IPv6).parts.slice(0, 4).map((p) => p.toString(16));
+  return `${parts.join(':')}::/64`;
+}
+
+export type GatewayLimits = ReturnType<typeof createGatewayLimits>;
+
+/**
+ * `defaultLimit` null = no per-key limit unless a team has its own. `sql` should be a pool of
+ * its own (a few connections) so that limiter queries never queue behind enqueue INSERTs.
+ */
+export function createGatewayLimits(o: { sql: Sql; defaultLimit: RateLimit | null }) {
+  const perLimit = new Map<string, (key: string) => Promise<Verdict>>();
+  const failures = limiter(o.sql, 'authfail', AUTH_FAILURES.points, AUTH_FAILURES.windowMs, true);
+
+  // One limiter per distinct limit (a handful: the default and the teams' own); the prefix
+  // keeps windows of different lengths apart when a team's limit changes.
+  function limiterFor(l: RateLimit) {
+    const id = `${l.points}/${l.windowMs}`;
+    let found = perLimit.get(id);
+    if (!found) perLimit.set(id, (found = groupedConsumer(limiter(o.sql, `key${id}`, l.points, l.windowMs, false), l.points)));
+    return found;
+  }
+
+  /** Per API key, after authentication: counts the request, or refuses it with 429. */
+  const perKey: MiddlewareHandler<AuthEnv> = async function rateLimitPerKey(c, next) {
+    const p = c.get('principal');
+    const limit = p.rateLimit ?? o.defaultLimit;
+    if (!limit) return next();
+    const verdict = await limiterFor(limit)(p.keyId);
+    const headers = limitHeaders(limit.points, verdict);
+    if (!verdict.ok) {
+      const retryAfter = String(Math.max(1, Math.ceil(verdict.msBeforeNext / 1000)));
+      throw problem('rate_limited', `this key may make ${limit.raw} requests; try again in ${retryAfter} s`, undefined, { ...headers, 'retry-after': retryAfter });
+    }
+    for (const [k, v] of Object.entries(headers)) c.header(k, v);
+    await next();
+  };
+
+  /**
+   * Called when a request fails authentication, before it is answered 401: counts the failure
+   * against the client's address, and throws 429 once the address has had 20 this minute.
+   */
+  async function authFailed(c: Context) {
+    const { ok, res } = await consume(failures, clientAddress(c));
+    if (!ok) {
+      const retryAfter = String(Math.max(1, Math.ceil(res.msBeforeNext / 1000)));
+      throw problem('rate_limited', `too many failed authentications from this address; try again in ${retryAfter} s`, undefined, { 'retry-after': retryAfter });
+    }
+  }
+
+  return { perKey, authFailed };
+}
