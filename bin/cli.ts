@@ -2,6 +2,7 @@
 import { parseConfig, ConfigError, type Config } from '../shared/config.ts';
 import { createSql } from '../shared/db.ts';
 import { migrate } from '../shared/migrate.ts';
+import { bootstrap } from '../shared/keys.ts';
 import { createLogger } from '../shared/logger.ts';
 import { startGateway } from '../gateway/server.ts';
 import { startWorker } from '../worker/main.ts';
@@ -60,8 +61,11 @@ async function main(argv: string[]) {
     case 'migrate': {
       const sql = createSql(needDatabase(config).databaseUrl, { max: 1 });
       const { applied } = await migrate(sql);
+      // The same bootstrap as `start`, so a compose deployment gets its first team and key here.
+      const key = await bootstrap(sql, config.bootstrapKey);
       await sql.end();
       createLogger('migrate', config.logLevel).info({ applied }, applied.length ? 'migrations applied' : 'migrations current');
+      if (key && !config.bootstrapKey) process.stdout.write(`posthorn bootstrap admin key (team "default"; shown once): ${key}\n`);
       return;
     }
     case 'keys':

@@ -10,10 +10,11 @@ import type { Sql } from '../shared/db.ts';
 import { adminRoutes } from './admin.ts';
 import { authenticate, requireRole, type AuthEnv } from './auth.ts';
 import type { EnqueueBatcher } from './enqueue-batcher.ts';
-import { deadline } from './http.ts';
+import { deadline, throwIfPastDeadline } from './http.ts';
 import { keyRoutes } from './keys.ts';
 import { buildOpenApi } from './openapi.ts';
 import type { GatewayLimits } from './rate-limit.ts';
+import { scheduleRoutes } from './schedules.ts';
 import { signingKeyRoutes } from './signing-keys.ts';
 import { taskRoutes, type TargetCheck } from './tasks.ts';
 
@@ -88,7 +89,14 @@ export function createApp(deps: AppDeps) {
   api.use('*', authenticate(sql, { onFailure: authFailed }));
   if (deps.limits) api.use('*', deps.limits.perKey);
   api.use('*', requireRole('read'));
-  api.route('/', taskRoutes({ sql, batcher: deps.batcher, maxBodyBytes: deps.maxBodyBytes, checkTarget: deps.checkTarget ?? (() => ({ ok: true })) }));
+  // Answered 503 while auth or the limiter waited for the database: go no further.
+  api.use('*', async function stopPastDeadline(c, next) {
+    throwIfPastDeadline(c);
+    await next();
+  });
+  const checkTarget = deps.checkTarget ?? (() => ({ ok: true }) as const);
+  api.route('/', taskRoutes({ sql, batcher: deps.batcher, maxBodyBytes: deps.maxBodyBytes, checkTarget }));
+  api.route('/', scheduleRoutes({ sql, maxBodyBytes: deps.maxBodyBytes, checkTarget }));
   api.route('/', keyRoutes({ sql }));
   api.route('/', signingKeyRoutes({ sql }));
   app.route('/api/v1', api);

@@ -6,19 +6,30 @@ import { createGroupCommit } from '../shared/group-commit.ts';
 import { insertTasks, type InsertedTask, type NewTask } from '../shared/tasks.ts';
 import type { Sql } from '../shared/db.ts';
 
-export type EnqueueBatcher = { enqueue(task: NewTask): Promise<InsertedTask>; drain(): Promise<void> };
+export type EnqueueBatcher = { enqueue(task: NewTask, signal?: AbortSignal): Promise<InsertedTask>; drain(): Promise<void> };
+
+type Item = { task: NewTask; signal?: AbortSignal };
 
 export function createEnqueueBatcher(sql: Sql, opts: { maxBatch?: number; lanes?: number } = {}): EnqueueBatcher {
-  const group = createGroupCommit<NewTask, InsertedTask>(
-    async (tasks) => {
-      const rows = await insertTasks(sql, tasks);
-      return tasks.map((t) => {
-        const row = rows.get(t.id);
-        if (!row) throw new Error(`task ${t.id} missing from INSERT ... RETURNING`);
-        return row;
+  const group = createGroupCommit<Item, InsertedTask | null>(
+    async (items) => {
+      // A request answered 503 at its deadline while it waited for a lane is not stored.
+      const live = items.filter((i) => !i.signal?.aborted);
+      const rows = live.length ? await insertTasks(sql, live.map((i) => i.task)) : new Map<string, InsertedTask>();
+      return items.map(({ task, signal }) => {
+        const row = rows.get(task.id);
+        if (!row && !signal?.aborted) throw new Error(`task ${task.id} missing from INSERT ... RETURNING`);
+        return row ?? null;
       });
     },
     { maxBatch: opts.maxBatch ?? 500, lanes: opts.lanes ?? 4 },
   );
-  return { enqueue: (task) => group.add(task), drain: () => group.drain() };
+  return {
+    async enqueue(task, signal) {
+      const row = await group.add({ task, signal });
+      if (!row) throw signal!.reason;
+      return row;
+    },
+    drain: () => group.drain(),
+  };
 }

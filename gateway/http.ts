@@ -44,12 +44,32 @@ export class DeadlineError extends Error {
   override name = 'DeadlineError';
 }
 
+const deadlines = new WeakMap<Request, AbortSignal>();
+
+/** Aborted when the request's deadline has passed and it has been answered 503. */
+export const deadlineSignal = (c: Context): AbortSignal | undefined => deadlines.get(c.req.raw);
+
+/**
+ * A request answered 503 at its deadline must not go on to write afterwards: the client was told
+ * to try again. Its handler keeps running (a query stuck in the driver's queue while the
+ * database is away completes when it is back), so writes check this before they start.
+ */
+export function throwIfPastDeadline(c: Context) {
+  deadlineSignal(c)?.throwIfAborted();
+}
+
 /** Fails the request with 503 when it has not finished after ms (the database is the usual cause). */
 export function deadline(ms: number): MiddlewareHandler {
-  return async function requestDeadline(_c, next) {
+  return async function requestDeadline(c, next) {
     let timer: NodeJS.Timeout | undefined;
+    const abort = new AbortController();
+    deadlines.set(c.req.raw, abort.signal);
     const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new DeadlineError(`request took longer than ${ms} ms`)), ms);
+      timer = setTimeout(() => {
+        const err = new DeadlineError(`request took longer than ${ms} ms`);
+        abort.abort(err);
+        reject(err);
+      }, ms);
     });
     try {
       await Promise.race([next(), expired]);

@@ -6,7 +6,7 @@ import { buildTask, displayStatus, insertTasks, requestHash, taskTraceparent, ty
 import type { Sql } from '../shared/db.ts';
 import { requireRole, type AuthEnv } from './auth.ts';
 import type { EnqueueBatcher } from './enqueue-batcher.ts';
-import { parseOrThrow, readJson } from './http.ts';
+import { deadlineSignal, parseOrThrow, readJson } from './http.ts';
 import { attemptView, cancelTask, decodeCursor, getTask, listAttempts, listTasks, replayTask, taskView } from './task-queries.ts';
 
 export type TargetCheck = (url: URL) => { ok: true } | { ok: false; reason: string };
@@ -83,7 +83,7 @@ export function taskRoutes(deps: TaskRouteDeps) {
   }
 
   /** Stores tasks in one transaction, honouring idempotency keys; results in input order. */
-  async function storeAtomically(tasks: NewTask[]): Promise<Accepted[]> {
+  async function storeAtomically(tasks: NewTask[], signal?: AbortSignal): Promise<Accepted[]> {
     return sql.begin(async (txRaw) => {
       const tx = txRaw as unknown as Sql;
       const results: (Accepted | null)[] = new Array(tasks.length).fill(null);
@@ -98,6 +98,8 @@ export function taskRoutes(deps: TaskRouteDeps) {
         else results[i] = r.existing;
       }
       const inserted = toInsert.length ? await insertTasks(tx, toInsert) : new Map();
+      // Answered 503 meanwhile (the database came back late): roll back, the client retries.
+      signal?.throwIfAborted();
       return tasks.map((t, i) => results[i] ?? accepted(inserted.get(t.id)));
     });
   }
@@ -115,7 +117,8 @@ export function taskRoutes(deps: TaskRouteDeps) {
     const task = validateTask(raw, c);
     // Without an idempotency key the row joins the group commit; with one it needs its own
     // transaction (claim the key, then insert).
-    const [result] = task.idempotency_key ? await storeAtomically([task]) : [accepted(await batcher.enqueue(task))];
+    const signal = deadlineSignal(c);
+    const [result] = task.idempotency_key ? await storeAtomically([task], signal) : [accepted(await batcher.enqueue(task, signal))];
     const { replayed, ...body } = result!;
     if (replayed) {
       c.header('idempotent-replayed', 'true');
@@ -147,7 +150,7 @@ export function taskRoutes(deps: TaskRouteDeps) {
     if (new Set(keys).size !== keys.length) {
       throw problem('validation_failed', 'an idempotency key appears twice in the batch', [{ path: 'tasks', message: 'duplicate idempotency_key' }]);
     }
-    const stored = await storeAtomically(tasks);
+    const stored = await storeAtomically(tasks, deadlineSignal(c));
     return c.json({ tasks: stored.map(({ id, status, run_at }) => ({ id, status, run_at })) }, 202);
   });
 

@@ -2,6 +2,7 @@
 // contract and the checks cannot drift apart.
 import { z } from 'zod';
 import { parseDelay } from './duration.ts';
+import { cronProblem, timezoneProblem } from './cron.ts';
 
 export const MAX_DELAY_MS = 365 * 24 * 3_600_000;
 export const MAX_HEADERS = 64;
@@ -62,29 +63,62 @@ const delaySchema = z.union([z.number().int().min(0), z.string().max(32)]).super
 export const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'] as const;
 const name = (max: number) => z.string().min(1).max(max).regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]*$/, 'letters, digits and _ . : - only');
 
+// What a task asks for, without timing: shared by tasks and by schedules' templates.
+const requestFields = {
+  url: httpUrl,
+  method: z.enum(METHODS).default('POST'),
+  headers: headersSchema.default({}),
+  body: z.unknown().optional().meta({ description: 'a string (sent as is) or any JSON value (sent as JSON)' }),
+  retry: retrySchema.optional(),
+  timeout_ms: z.number().int().min(1).max(900_000).default(30_000),
+  queue: name(64).optional(),
+  callback_url: httpUrl.optional(),
+  failure_callback_url: httpUrl.optional(),
+  label: z.string().min(1).max(128).optional(),
+};
+
+function refuseBodyWithoutPayloadMethod(t: { method: string; body?: unknown }, ctx: z.RefinementCtx) {
+  if ((t.method === 'GET' || t.method === 'HEAD') && t.body !== undefined && t.body !== null) {
+    ctx.addIssue({ code: 'custom', path: ['body'], message: `${t.method} requests carry no body` });
+  }
+}
+
 export const taskInputSchema = z
   .strictObject({
-    url: httpUrl,
-    method: z.enum(METHODS).default('POST'),
-    headers: headersSchema.default({}),
-    body: z.unknown().optional().meta({ description: 'a string (sent as is) or any JSON value (sent as JSON)' }),
+    ...requestFields,
     delay: delaySchema.optional(),
     run_at: z.iso.datetime({ offset: true }).optional(),
-    retry: retrySchema.optional(),
-    timeout_ms: z.number().int().min(1).max(900_000).default(30_000),
     idempotency_key: z.string().min(1).max(256).optional(),
-    queue: name(64).optional(),
-    callback_url: httpUrl.optional(),
-    failure_callback_url: httpUrl.optional(),
-    label: z.string().min(1).max(128).optional(),
   })
   .superRefine((t, ctx) => {
     if (t.delay !== undefined && t.run_at !== undefined) ctx.addIssue({ code: 'custom', path: ['run_at'], message: 'give delay or run_at, not both' });
     if (t.run_at !== undefined && Date.parse(t.run_at) - Date.now() > MAX_DELAY_MS) ctx.addIssue({ code: 'custom', path: ['run_at'], message: 'at most 365 days ahead' });
-    if ((t.method === 'GET' || t.method === 'HEAD') && t.body !== undefined && t.body !== null) ctx.addIssue({ code: 'custom', path: ['body'], message: `${t.method} requests carry no body` });
+    refuseBodyWithoutPayloadMethod(t, ctx);
   });
 
 export type TaskInput = z.output<typeof taskInputSchema>;
+
+const cronSchema = z.string().max(256).superRefine((c, ctx) => {
+  const why = cronProblem(c);
+  if (why) ctx.addIssue({ code: 'custom', message: why });
+});
+const timezoneSchema = z.string().max(64).superRefine((tz, ctx) => {
+  const why = timezoneProblem(tz);
+  if (why) ctx.addIssue({ code: 'custom', message: why });
+});
+
+export const scheduleInputSchema = z
+  .strictObject({
+    name: z.string().min(1).max(128),
+    cron: cronSchema,
+    timezone: timezoneSchema.default('UTC'),
+    paused: z.boolean().default(false),
+    notify: z.record(z.string(), z.unknown()).optional().meta({ description: 'stored for notifications (API.md §9)' }),
+    ...requestFields,
+  })
+  .superRefine(refuseBodyWithoutPayloadMethod);
+
+export type ScheduleInput = z.output<typeof scheduleInputSchema>;
 
 export const batchInputSchema = z.strictObject({ tasks: z.array(z.unknown()).min(1).max(1000) });
 

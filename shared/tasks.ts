@@ -86,6 +86,19 @@ export function buildTask(
   };
 }
 
+// Ample: a schedule's body was checked against POSTHORN_MAX_BODY_BYTES when it was saved.
+const NO_BODY_LIMIT = Number.MAX_SAFE_INTEGER;
+
+/** The task for one tick of a schedule (scheduler ticks and the trigger endpoint; null = a manual run). */
+export function taskForTick(s: { id: string; team_id: string | number; template: TaskInput }, scheduledFor: Date | null): NewTask {
+  return buildTask(s.template, {
+    teamId: String(s.team_id),
+    traceparent: taskTraceparent(undefined),
+    maxBodyBytes: NO_BODY_LIMIT,
+    extra: { schedule_id: s.id, scheduled_for: scheduledFor?.toISOString() ?? null },
+  });
+}
+
 /** What makes two requests "the same" for idempotency: the task as stored, minus its new id and trace. */
 export function requestHash(t: NewTask): Buffer {
   const { id: _id, traceparent: _tp, ...rest } = t;
@@ -116,6 +129,8 @@ export async function insertTasks(sql: Sql, tasks: NewTask[]): Promise<Map<strin
         run_at timestamptz, delay_ms bigint, max_retries int, min_backoff_ms int, max_backoff_ms int,
         timeout_ms int, queue text, label text, callback_url text, failure_callback_url text,
         idempotency_key text, parent_id uuid, schedule_id uuid, scheduled_for timestamptz, traceparent text)
+      -- A cron tick is one task, however many leaders try (tasks_schedule_tick).
+      on conflict (schedule_id, scheduled_for) where schedule_id is not null and scheduled_for is not null do nothing
       returning id, run_at, created_at
     ), wake as (
       select pg_notify(${TASK_NOTIFY_CHANNEL}, '') from ins where run_at <= now() limit 1

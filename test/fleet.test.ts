@@ -74,22 +74,24 @@ describe('worker fleet (separate processes)', () => {
     const ids = await enqueueMany(h, sink.url, 500);
     expect(new Set(ids).size).toBe(500);
 
-    // Wait until the victim holds a good number of running tasks and deliveries are under way.
-    const victimHolds = async () => {
-      const [r] = await h.sql`
-        select count(*)::int as n from tasks where status = 'running' and locked_by like ${`%:${a.pid}:%`}`;
-      return r!.n as number;
+    // Wait until the victim is mid-flight: tasks it holds (running, its lease) whose request
+    // the sink has received and not yet answered.
+    const victimInFlight = async () => {
+      const held = await h.sql`select id::text as id from tasks where status = 'running' and locked_by like ${`%:${a.pid}:%`}`;
+      const seen = new Set(sink.received.map((r) => r.headers['x-posthorn-task-id']));
+      return held.filter((r) => seen.has(r.id)).length;
     };
-    await waitFor(async () => sink.received.length >= 40 && (await victimHolds()) >= 20, { timeoutMs: 15_000, what: 'the victim to have tasks in flight' });
+    await waitFor(async () => (await victimInFlight()) >= 20, { timeoutMs: 15_000, intervalMs: 10, what: 'the victim to have requests in flight' });
     a.proc.kill('SIGKILL');
     const killedAt = Date.now();
     expect((await a.exited).signal).toBe('SIGKILL');
     const heldAtKill = new Set(
       (await h.sql`select id from tasks where status = 'running' and locked_by like ${`%:${a.pid}:%`}`).map((r) => r.id as string),
     );
-    expect(heldAtKill.size).toBeGreaterThan(0);
+    expect(heldAtKill.size, 'tasks the victim held at the kill').toBeGreaterThan(0);
 
-    // Lease 2 s, rescuer every 1 s in the surviving worker, then one poll: well within 20 s.
+    // Lease 2 s, then the leader's rescuer (the survivor; elected anew if the victim led), then
+    // one poll: well within 20 s.
     await waitFor(async () => (await statusCounts(h)).succeeded === 500, { timeoutMs: 20_000, intervalMs: 200, what: 'every task to succeed' });
     const finishedIn = Date.now() - killedAt;
     expect(await statusCounts(h)).toEqual({ succeeded: 500 });
@@ -108,10 +110,11 @@ describe('worker fleet (separate processes)', () => {
       expect(r.error).toMatch(/lease expired/);
     }
     const rescued = new Set(lost.map((r) => r.task_id as string));
-    expect(rescued.size).toBeGreaterThan(0);
+    expect(rescued.size, `rescued tasks (victim held ${heldAtKill.size})`).toBeGreaterThan(0);
     for (const id of rescued) expect(heldAtKill.has(id), `task ${id} was rescued but the victim did not hold it`).toBe(true);
-    // Tasks the victim held that were not rescued had their completion in flight at the kill.
-    expect(rescued.size).toBeGreaterThanOrEqual(heldAtKill.size - 64);
+    // Any the victim held but that were not rescued had their completion in flight at the kill
+    // (they succeeded at attempt 1, checked below); most were lost with the process.
+    expect(rescued.size).toBeGreaterThan(heldAtKill.size / 2);
 
     const byTask = new Map<string, { attempt: number; outcome: string }[]>();
     for (const r of attempts) byTask.set(r.task_id, [...(byTask.get(r.task_id) ?? []), { attempt: r.attempt, outcome: r.outcome }]);
@@ -136,7 +139,7 @@ describe('worker fleet (separate processes)', () => {
     // Some of the victim's attempts had reached the sink before it died: those were delivered
     // twice in all (at least once), once under each attempt number.
     const redelivered = [...rescued].filter((id) => sink.received.filter((r) => r.headers['x-posthorn-task-id'] === id).length > 1);
-    expect(redelivered.length).toBeGreaterThan(0);
+    expect(redelivered.length, 'rescued tasks the sink saw twice').toBeGreaterThan(0);
 
     console.log(
       `fleet kill: victim held ${heldAtKill.size}, rescued ${rescued.size}, redelivered ${redelivered.length}, ` +

@@ -51,7 +51,12 @@ export async function completeTasks(sql: Sql, items: Completion[]): Promise<Comp
         lease_token = null, lease_expires_at = null, locked_by = null
       from v
       where t.id = v.id and t.lease_token = v.token and t.status in ('running', 'canceled')
-      returning t.id, t.team_id, t.status, t.attempts, t.callback_url, t.failure_callback_url, t.traceparent
+      returning t.id, t.team_id, t.status, t.attempts, t.callback_url, t.failure_callback_url, t.traceparent, t.schedule_id
+    ), sched as (
+      -- A schedule counts failures in a row and forgets them on the first success.
+      update schedules s set last_status = upd.status,
+        consecutive_failures = case when upd.status = 'succeeded' then 0 else s.consecutive_failures + 1 end
+      from upd where s.id = upd.schedule_id and upd.status in ('succeeded', 'failed')
     ), att as (
       insert into task_attempts (task_id, attempt, team_id, started_at, finished_at, duration_ms, outcome,
         status_code, response_headers, response_body, response_encoding, response_truncated, error)
@@ -61,7 +66,8 @@ export async function completeTasks(sql: Sql, items: Completion[]): Promise<Comp
       on conflict (task_id, attempt) do nothing
     ), cb as (
       -- callback_url hears of every terminal outcome, failure_callback_url of failures only.
-      select upd.*, v.attempt, v.outcome, v.status_code, v.started_at, v.finished_at, v.duration_ms, v.error, x.cb_id, x.url
+      select upd.id, upd.team_id, upd.status, upd.attempts, upd.callback_url, upd.failure_callback_url, upd.traceparent,
+        v.attempt, v.outcome, v.status_code, v.started_at, v.finished_at, v.duration_ms, v.error, x.cb_id, x.url
       from upd join v on v.id = upd.id
       cross join lateral (values (v.cb_id, upd.callback_url), (v.fcb_id, upd.failure_callback_url)) as x(cb_id, url)
       where x.url is not null

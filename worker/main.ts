@@ -1,5 +1,5 @@
-// One worker process: producer → executor → completer, plus the lease heartbeat and (for now
-// in every worker; the elected leader takes it over with the scheduler) the lease rescuer.
+// One worker process: producer → executor → completer, the lease heartbeat, the leader
+// election (the leader also runs scheduler, rescuer and pruner) and a health/metrics server.
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Dispatcher } from 'undici';
@@ -10,7 +10,10 @@ import { createTargetPolicy } from '../shared/targets.ts';
 import { createCompleter } from './completer.ts';
 import { createSafeDispatcher, isBlockedError } from './dispatcher.ts';
 import { executeAttempt, type ClaimedTask } from './executor.ts';
-import { extendLeases, releaseTasks, rescueExpiredLeases } from './leases.ts';
+import { createElector } from './elector.ts';
+import { startHealthServer } from './health-server.ts';
+import { createLeaderServices } from './leader.ts';
+import { extendLeases, releaseTasks } from './leases.ts';
 import { createProducer } from './producer.ts';
 import { planNext } from './retry.ts';
 import { createSigner } from './signer.ts';
@@ -25,14 +28,16 @@ export type WorkerOptions = {
 
 export type WorkerConfig = Pick<
   Config,
-  'workerConcurrency' | 'leaseMs' | 'pollIntervalMs' | 'shutdownGraceMs' | 'logLevel' | 'dbPool' | 'workerId' | 'allowPrivateTargets' | 'targetAllowlist'
+  'workerConcurrency' | 'leaseMs' | 'pollIntervalMs' | 'shutdownGraceMs' | 'logLevel' | 'dbPool' | 'workerId' | 'allowPrivateTargets' | 'targetAllowlist' | 'retentionHours' | 'host'
 > & {
   databaseUrl: string;
+  /** undefined: no health/metrics server (in-process tests); 0: any free port. */
+  metricsPort?: number;
 };
 
 export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}) {
   const logger = opts.logger ?? createLogger('worker', config.logLevel);
-  const sql = opts.sql ?? createSql(config.databaseUrl, { max: config.dbPool, name: 'posthorn-worker' });
+  const sql = opts.sql ?? createSql(config.databaseUrl, { max: config.dbPool, name: `posthorn-worker-${process.pid}` });
   const workerId = config.workerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   const random = opts.random ?? Math.random;
   const now = opts.now ?? Date.now;
@@ -88,30 +93,50 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
   const heartbeat = setInterval(() => {
     extendLeases(sql, workerId, config.leaseMs).catch((err) => logger.warn({ err }, 'lease heartbeat failed'));
   }, Math.max(100, Math.floor(config.leaseMs / 3)));
-  const rescuer = setInterval(() => {
-    rescueExpiredLeases(sql)
-      .then((n) => n > 0 && logger.info({ rescued: n }, 'rescued tasks whose lease expired'))
-      .catch((err) => logger.warn({ err }, 'rescue failed'));
-  }, Math.max(200, Math.min(5000, Math.floor(config.leaseMs / 2))));
+
+  const leaderServices = createLeaderServices({ sql, logger, leaseMs: config.leaseMs, retentionHours: config.retentionHours, now });
+  const elector = createElector({
+    sql,
+    onElected: () => {
+      logger.info({ worker_id: workerId }, 'became leader: running scheduler, rescuer and pruner');
+      leaderServices.start();
+    },
+    onDemoted: async () => {
+      logger.warn({ worker_id: workerId }, 'lost leadership');
+      await leaderServices.stop();
+    },
+    onError: (err) => logger.warn({ err }, 'leader election: connection problem'),
+  });
 
   await producer.start();
-  logger.info({ worker_id: workerId, concurrency: config.workerConcurrency }, 'worker started');
+  elector.start();
+  const health =
+    config.metricsPort === undefined
+      ? null
+      : await startHealthServer({
+          port: config.metricsPort,
+          host: config.host,
+          sql,
+          status: () => ({ workerId, leader: elector.isLeader(), running: running.size, counts }),
+        });
+  logger.info({ worker_id: workerId, concurrency: config.workerConcurrency, metrics_port: health?.port }, 'worker started');
 
   async function stop() {
     // Stop claiming, let attempts in flight finish within the grace period, release the rest.
     await producer.stop();
+    await elector.stop();
     const deadline = now() + config.shutdownGraceMs;
     while (running.size > 0 && now() < deadline) await new Promise((r) => setTimeout(r, 50));
     const leftovers = [...running.values()];
     for (const r of leftovers) r.abort.abort();
     await completer.drain();
     clearInterval(heartbeat);
-    clearInterval(rescuer);
+    await health?.close();
     const released = await releaseTasks(sql, leftovers.map((r) => ({ id: r.task.id, token: r.task.lease_token }))).catch(() => 0);
     if (!opts.dispatcher) await dispatcher.close().catch(() => {});
     if (!opts.sql) await sql.end({ timeout: 5 });
     logger.info({ released, ...counts }, 'worker stopped');
   }
 
-  return { workerId, stop, counts, producer, running };
+  return { workerId, stop, counts, producer, running, elector, leaderServices, metricsPort: health?.port };
 }

@@ -63,6 +63,8 @@ export async function startHarness(opts: HarnessOptions = {}) {
             workerId: undefined,
             allowPrivateTargets: allowPrivate,
             targetAllowlist: allowlist,
+            retentionHours: 168,
+            host: '127.0.0.1',
             ...opts.worker,
           },
           { logger, dispatcher: opts.dispatcher },

@@ -1,0 +1,152 @@
+// /api/v1/schedules (API.md §5). A schedule stores its task template as validated JSON; the
+// leader's scheduler turns each tick into a task (worker/scheduler.ts).
+import { Hono } from 'hono';
+import { nextTick } from '../shared/cron.ts';
+import type { Sql } from '../shared/db.ts';
+import { problem, type FieldError } from '../shared/errors.ts';
+import { isUuid, uuidv7 } from '../shared/ids.ts';
+import { scheduleInputSchema, type ScheduleInput } from '../shared/schemas.ts';
+import { displayStatus, insertTasks, taskForTick } from '../shared/tasks.ts';
+import { requireRole, type AuthEnv } from './auth.ts';
+import { parseOrThrow, readJson } from './http.ts';
+import type { TargetCheck } from './tasks.ts';
+
+type Row = Record<string, any>;
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+const SCHEDULE_FIELDS = ['name', 'cron', 'timezone', 'paused', 'notify'] as const;
+
+/** The template is every validated field that describes the request, not the schedule. */
+function splitInput(input: ScheduleInput) {
+  const { name, cron, timezone, paused, notify, ...template } = input;
+  return { name, cron, timezone, paused, notify: notify ?? null, template };
+}
+
+export function scheduleView(s: Row) {
+  const { body, ...template } = s.template;
+  return {
+    id: s.id,
+    name: s.name,
+    cron: s.cron,
+    timezone: s.timezone,
+    paused: s.paused,
+    ...template,
+    body: body ?? null,
+    notify: s.notify,
+    next_run_at: iso(s.next_run_at),
+    last_run_at: iso(s.last_run_at),
+    last_status: s.last_status,
+    consecutive_failures: s.consecutive_failures,
+    created_at: iso(s.created_at),
+    updated_at: iso(s.updated_at),
+  };
+}
+
+export function scheduleRoutes(deps: { sql: Sql; maxBodyBytes: number; checkTarget: TargetCheck }) {
+  const { sql } = deps;
+  const app = new Hono<AuthEnv>();
+
+  function validate(raw: unknown): ScheduleInput {
+    const input = parseOrThrow(scheduleInputSchema, raw);
+    const refused: FieldError[] = [];
+    for (const field of ['url', 'callback_url', 'failure_callback_url'] as const) {
+      const v = input[field];
+      const verdict = v ? deps.checkTarget(new URL(v)) : { ok: true as const };
+      if (!verdict.ok) refused.push({ path: field, message: verdict.reason });
+    }
+    if (refused.length) throw problem('target_not_allowed', refused.map((e) => `${e.path}: ${e.message}`).join('; '), refused);
+    const body = typeof input.body === 'string' ? input.body : input.body == null ? '' : JSON.stringify(input.body);
+    if (Buffer.byteLength(body) > deps.maxBodyBytes) {
+      throw problem('payload_too_large', `the task body is larger than ${deps.maxBodyBytes} bytes when encoded`, [{ path: 'body', message: 'too large' }]);
+    }
+    return input;
+  }
+
+  /** The next tick on the database's clock, so gateways with drifting clocks agree. */
+  async function nextRunAt(cron: string, timezone: string, paused: boolean): Promise<string | null> {
+    if (paused) return null;
+    const [{ now }] = (await sql`select now() as now`) as unknown as [{ now: Date }];
+    return nextTick(cron, timezone, now)?.toISOString() ?? null;
+  }
+
+  async function load(teamId: string, id: string): Promise<Row> {
+    const [row] = isUuid(id) ? await sql`select * from schedules where id = ${id} and team_id = ${teamId}` : [];
+    if (!row) throw problem('not_found', 'no such schedule');
+    return row;
+  }
+
+  app.post('/schedules', requireRole('write'), async (c) => {
+    const s = splitInput(validate(await readJson(c)));
+    const [row] = await sql`
+      insert into schedules (id, team_id, name, cron, timezone, template, paused, notify, next_run_at)
+      values (${uuidv7()}, ${c.get('principal').teamId}, ${s.name}, ${s.cron}, ${s.timezone}, ${sql.json(s.template as any)},
+        ${s.paused}, ${s.notify === null ? null : sql.json(s.notify as any)}, ${await nextRunAt(s.cron, s.timezone, s.paused)})
+      returning *`;
+    return c.json(scheduleView(row!), 201);
+  });
+
+  app.get('/schedules', async (c) => {
+    const rows = await sql`select * from schedules where team_id = ${c.get('principal').teamId} order by id desc limit 1000`;
+    return c.json({ data: rows.map(scheduleView) });
+  });
+
+  app.get('/schedules/:id', async (c) => c.json(scheduleView(await load(c.get('principal').teamId, c.req.param('id')))));
+
+  app.patch('/schedules/:id', requireRole('write'), async (c) => {
+    const { teamId } = c.get('principal');
+    const patch = await readJson(c);
+    if (!patch || typeof patch !== 'object' || Array.isArray(patch)) throw problem('validation_failed', 'send a JSON object with the fields to change', [{ path: '', message: 'expected an object' }]);
+    const current = await load(teamId, c.req.param('id'));
+    // Merge onto the stored input and validate the whole again: a PATCH can never leave a
+    // schedule that a POST would refuse. null removes an optional field.
+    const merged: Record<string, unknown> = { ...current.template, ...Object.fromEntries(SCHEDULE_FIELDS.map((k) => [k, current[k] ?? undefined])) };
+    for (const [k, v] of Object.entries(patch)) {
+      if (v === null) delete merged[k];
+      else merged[k] = v;
+    }
+    const s = splitInput(validate(merged));
+    const timingChanged = s.cron !== current.cron || s.timezone !== current.timezone || s.paused !== current.paused;
+    const [row] = await sql`
+      update schedules set name = ${s.name}, cron = ${s.cron}, timezone = ${s.timezone}, template = ${sql.json(s.template as any)},
+        paused = ${s.paused}, notify = ${s.notify === null ? null : sql.json(s.notify as any)}, updated_at = now(),
+        next_run_at = ${timingChanged ? await nextRunAt(s.cron, s.timezone, s.paused) : current.next_run_at}
+      where id = ${current.id} and team_id = ${teamId}
+      returning *`;
+    if (!row) throw problem('not_found', 'no such schedule');
+    return c.json(scheduleView(row));
+  });
+
+  app.delete('/schedules/:id', requireRole('write'), async (c) => {
+    const { teamId } = c.get('principal');
+    const id = c.req.param('id');
+    const res = isUuid(id) ? await sql`delete from schedules where id = ${id} and team_id = ${teamId}` : { count: 0 };
+    if (res.count === 0) throw problem('not_found', 'no such schedule');
+    return c.body(null, 204);
+  });
+
+  for (const action of ['pause', 'resume'] as const) {
+    app.post(`/schedules/:id/${action}`, requireRole('write'), async (c) => {
+      const { teamId } = c.get('principal');
+      const current = await load(teamId, c.req.param('id'));
+      const paused = action === 'pause';
+      // Resuming starts from the next tick after now: ticks that passed while paused are not run.
+      const [row] = await sql`
+        update schedules set paused = ${paused}, updated_at = now(),
+          next_run_at = ${await nextRunAt(current.cron, current.timezone, paused)}
+        where id = ${current.id} and team_id = ${teamId}
+        returning *`;
+      if (!row) throw problem('not_found', 'no such schedule');
+      return c.json(scheduleView(row));
+    });
+  }
+
+  app.post('/schedules/:id/trigger', requireRole('write'), async (c) => {
+    const s = await load(c.get('principal').teamId, c.req.param('id'));
+    // A manual run has no tick (scheduled_for null), so it never collides with one.
+    const task = taskForTick(s as { id: string; team_id: string; template: any }, null);
+    const rows = await insertTasks(sql, [task]);
+    const r = rows.get(task.id)!;
+    return c.json({ id: r.id, status: displayStatus('pending', r.run_at), run_at: r.run_at.toISOString(), created_at: r.created_at.toISOString(), schedule_id: s.id }, 202);
+  });
+
+  return app;
+}

@@ -1,0 +1,67 @@
+// The scheduler (leader only): turns due cron ticks into tasks. It works on the database's
+// clock (`now()`), never the worker's, so clock drift between nodes cannot move a tick; the
+// unique (schedule_id, scheduled_for) index makes a tick one task even if two leaders overlap
+// for a moment. Ticks missed while no worker ran collapse into the most recent one.
+
+import { latestTickAtOrBefore, nextTick } from '../shared/cron.ts';
+import type { Sql } from '../shared/db.ts';
+import { insertTasks, taskForTick } from '../shared/tasks.ts';
+import type { TaskInput } from '../shared/schemas.ts';
+
+type ScheduleRow = { id: string; team_id: string; cron: string; timezone: string; template: TaskInput; next_run_at: Date };
+
+/** One pass: every due schedule (up to `limit`) gets its tick's task and its next tick. */
+export async function enqueueDueTicks(sql: Sql, limit = 100): Promise<{ ticks: number; created: number }> {
+  return sql.begin(async (txRaw) => {
+    const tx = txRaw as unknown as Sql;
+    const [{ now }] = (await tx`select now() as now`) as unknown as [{ now: Date }];
+    const due = await tx<ScheduleRow[]>`
+      select id, team_id::text, cron, timezone, template, next_run_at from schedules
+      where not paused and next_run_at <= ${now}
+      order by next_run_at
+      limit ${limit}
+      for update skip locked`;
+    if (due.length === 0) return { ticks: 0, created: 0 };
+    const tasks = [];
+    const moves = [];
+    for (const s of due) {
+      const tick = latestTickAtOrBefore(s.cron, s.timezone, now) ?? s.next_run_at;
+      tasks.push(taskForTick(s, tick));
+      moves.push({ id: s.id, last_run_at: tick.toISOString(), next_run_at: nextTick(s.cron, s.timezone, now)?.toISOString() ?? null });
+    }
+    const created = await insertTasks(tx, tasks);
+    await tx`
+      update schedules s set next_run_at = v.next_run_at, last_run_at = v.last_run_at, updated_at = now()
+      from jsonb_to_recordset(${tx.json(moves as any)}::jsonb) as v(id uuid, next_run_at timestamptz, last_run_at timestamptz)
+      where s.id = v.id`;
+    return { ticks: due.length, created: created.size };
+  });
+}
+
+export function createScheduler(o: { sql: Sql; intervalMs?: number; onError: (err: unknown) => void; onTicks?: (n: number) => void }) {
+  // 250 ms: a per-second schedule's task is at most a quarter second late; the query is one
+  // index probe on schedules_due when nothing is due.
+  const intervalMs = o.intervalMs ?? 250;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<unknown> = Promise.resolve();
+  const tick = () => {
+    running = enqueueDueTicks(o.sql)
+      .then((r) => r.created && o.onTicks?.(r.created))
+      .catch(o.onError)
+      .finally(() => {
+        if (timer) timer = setTimeout(tick, intervalMs);
+      });
+  };
+  return {
+    runOnce: () => enqueueDueTicks(o.sql),
+    start() {
+      timer = setTimeout(tick, 0);
+    },
+    async stop() {
+      clearTimeout(timer);
+      timer = undefined;
+      await running;
+    },
+  };
+}
+
