@@ -1,9 +1,11 @@
 // Plumbing for bench/bench.ts: free ports, the local sink, child processes (the real
-// `posthorn gateway` / `posthorn worker`), closed- and open-loop drivers, percentiles.
+// `posthorn gateway` / `posthorn worker`), closed- and open-loop drivers, /proc readings.
 // Everything listens on and talks to 127.0.0.1 only; every wait has a deadline.
 import { fork, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -173,11 +175,64 @@ export async function openLoop(
   return { sent, late, elapsedMs: performance.now() - t0 };
 }
 
-/** Nearest-rank percentile of an ascending array. */
-export function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
+export const rate = (count: number, ms: number) => (ms > 0 ? (count * 1000) / ms : 0);
+
+/**
+ * CPU seconds (user + system) a process has used, from /proc (Linux; NaN elsewhere).
+ * withReaped adds what its exited, reaped children used (PostgreSQL's short-lived backends).
+ */
+export function procCpuSeconds(pid: number | undefined, withReaped = false): number {
+  if (!pid) return NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+    // f[0] is field 3 (state): utime is field 14, stime 15, cutime 16, cstime 17.
+    return (f[11]! + f[12]! + (withReaped ? f[13]! + f[14]! : 0)) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+const CLOCK_TICKS = 100; // USER_HZ; 100 on every mainstream Linux
+
+/** CPU seconds of a PostgreSQL server: the postmaster, its live children and its reaped ones. */
+export function postgresCpuSeconds(dataDir: string): number {
+  let postmaster: number;
+  try {
+    postmaster = Number(readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  } catch {
+    return NaN;
+  }
+  let total = procCpuSeconds(postmaster, true);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === postmaster) total += procCpuSeconds(Number(entry));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return total;
 }
 
-export const rate = (count: number, ms: number) => (ms > 0 ? (count * 1000) / ms : 0);
+/** Busy CPU seconds of the whole machine so far (all cores; /proc/stat, Linux; NaN elsewhere). */
+export function machineBusySeconds(): number {
+  try {
+    const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const [user, nice, system, , , irq, softirq, steal] = cpu;
+    return (user! + nice! + system! + irq! + softirq! + (steal ?? 0)) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Read and write system calls a process has made so far (/proc/<pid>/io; zeros elsewhere). */
+export function procSyscalls(pid: number | undefined): { reads: number; writes: number } {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    return { reads: Number(/syscr: (\d+)/.exec(io)![1]), writes: Number(/syscw: (\d+)/.exec(io)![1]) };
+  } catch {
+    return { reads: 0, writes: 0 };
+  }
+}

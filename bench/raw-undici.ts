@@ -29,6 +29,7 @@ async function once(): Promise<boolean> {
 async function run() {
   let next = 0;
   let errors = 0;
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: Math.min(concurrency, count) }, async () => {
@@ -38,7 +39,9 @@ async function run() {
       }
     }),
   );
-  return { ms: performance.now() - t0, errors };
+  const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  return { ms, errors, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
 
 process.on('message', (m: any) => {

@@ -1,0 +1,37 @@
+// The bench's knobs, read from the environment in this one place (docs/bench.md lists them).
+const int = (name: string, dflt: number) => {
+  const v = process.env[name];
+  const n = v === undefined || v === '' ? dflt : Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got ${v}`);
+  return n;
+};
+
+export const CONFIG = {
+  tasks: int('BENCH_TASKS', 20_000),
+  concurrency: Math.max(1, int('BENCH_CONCURRENCY', 64)),
+  batchTasks: int('BENCH_BATCH_TASKS', int('BENCH_TASKS', 20_000)),
+  batchSize: Math.max(1, int('BENCH_BATCH_SIZE', 1000)),
+  batchConcurrency: Math.max(1, int('BENCH_BATCH_CONCURRENCY', 4)),
+  gateways: Math.max(1, int('BENCH_GATEWAYS', 1)),
+  /** 0: enqueue only (no undici baseline, drain or latency phase). */
+  workers: int('BENCH_WORKERS', 2),
+  workerConcurrency: Math.max(1, int('POSTHORN_WORKER_CONCURRENCY', 64)),
+  latencyRate: int('BENCH_LATENCY_RATE', 1000),
+  latencySeconds: int('BENCH_LATENCY_SECONDS', 5),
+  baselineRounds: Math.max(1, int('BENCH_BASELINE_ROUNDS', 2)),
+  drainTimeoutS: int('BENCH_DRAIN_TIMEOUT_S', 90),
+  stallS: int('BENCH_STALL_S', 15),
+  maxSeconds: int('BENCH_MAX_SECONDS', 300),
+  cpuProf: process.env.BENCH_CPU_PROF ?? '', // '', gateway, worker or all
+  profDir: process.env.BENCH_PROF_DIR,
+  logLevel: process.env.BENCH_LOG_LEVEL ?? 'warn',
+  // The per-key limiter stays on (its UPSERT is part of what an enqueue costs) with a limit the
+  // bench never reaches; POSTHORN_RATE_LIMIT=off measures without it.
+  rateLimit: process.env.POSTHORN_RATE_LIMIT ?? '100000000/1s',
+};
+
+export type BenchConfig = typeof CONFIG;
+
+// The issue's aims, and the peers measured on this machine (DESIGN.md; quoted, not measured here).
+export const AIM = { enqueue: 5000, drain: 4000 };
+export const PEERS = { pgBossEnqueue: 2300, pgBossDrain: 2200 };
