@@ -1,5 +1,8 @@
 // The public API without a worker: enqueue, batch, idempotency, read, list, cancel, replay,
 // and every refusal in API.md §4 (problem+json, nothing stored).
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness } from './helpers/harness.ts';
 
@@ -172,6 +175,34 @@ describe('refusals: problem+json, nothing stored', () => {
     expect(json.status).toBe(413);
     expect(await countTasks()).toBe(before);
     expect((await h.api('POST', '/api/v1/queue', { url: target, body: 'x'.repeat(4096) })).status).toBe(202);
+  });
+
+  it('413 over real HTTP both ways: a declared Content-Length and a chunked body', async () => {
+    const server = serve({ fetch: h.app.fetch, port: 0, hostname: '127.0.0.1' });
+    await once(server, 'listening');
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/queue`;
+    const headers = { authorization: `Bearer ${h.team.keys.admin}`, 'content-type': 'application/json' };
+    // 20 headers of 8000 characters: each field is valid, only the request as a whole is too large.
+    const big = JSON.stringify({ url: target, headers: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`x-h${i}`, 'v'.repeat(8000)])) });
+    try {
+      const before = await countTasks();
+      const declared = await fetch(url, { method: 'POST', headers, body: big });
+      expect(declared.status).toBe(413);
+      expect((await declared.json()).code).toBe('payload_too_large');
+      const stream = new ReadableStream({
+        start(ctrl) {
+          for (let i = 0; i < big.length; i += 16_384) ctrl.enqueue(new TextEncoder().encode(big.slice(i, i + 16_384)));
+          ctrl.close();
+        },
+      });
+      const chunked = await fetch(url, { method: 'POST', headers, body: stream, duplex: 'half' } as RequestInit);
+      expect(chunked.status).toBe(413);
+      expect(await countTasks()).toBe(before);
+      const ok = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ url: target, body: 'small' }) });
+      expect(ok.status).toBe(202);
+    } finally {
+      server.close();
+    }
   });
 
   it('no key, a malformed key, an unknown key → 401; a read key cannot write → 403', async () => {
