@@ -7,7 +7,7 @@ import { startSink, type Behaviour } from './helpers/sink.ts';
 import { waitFor } from './helpers/net.ts';
 import { completeTasks } from '../worker/completer.ts';
 import { claimTasks } from '../worker/producer.ts';
-import { rescueExpiredLeases } from '../worker/leases.ts';
+import { extendLeases, rescueExpiredLeases } from '../worker/leases.ts';
 
 let h: Awaited<ReturnType<typeof startHarness>>;
 let sink: Awaited<ReturnType<typeof startSink>>;
@@ -213,6 +213,23 @@ describe('delivery', () => {
 });
 
 describe('leases', () => {
+  it('the heartbeat extends only the attempts still running, so a lost completion expires', async () => {
+    await h.worker!.producer.stop();
+    try {
+      const a = await h.enqueue({ url: `${sink.url}/hb` });
+      const b = await h.enqueue({ url: `${sink.url}/hb` });
+      const claimed = await claimTasks(h.sql, { workerId: 'hb-worker', limit: 2, leaseMs: 1000 });
+      expect(claimed.map((t) => t.id).sort()).toEqual([a, b].sort());
+      expect(await extendLeases(h.sql, 'hb-worker', 600_000, [a])).toBe(1);
+      expect(await extendLeases(h.sql, 'someone-else', 600_000, [b])).toBe(0);
+      const rows = await h.sql`select id, lease_expires_at > now() + interval '5 minutes' as extended from tasks where id in (${a}, ${b})`;
+      expect(Object.fromEntries(rows.map((r) => [r.id, r.extended]))).toEqual({ [a]: true, [b]: false });
+      await h.sql`update tasks set status = 'canceled', finished_at = now() where id in (${a}, ${b})`;
+    } finally {
+      await h.worker!.producer.start();
+    }
+  });
+
   it('a late result from a lost lease never overwrites the rerun', async () => {
     // Claim by hand as a worker that then "dies"; let the lease expire; the real worker reruns
     // the task; then the dead worker's result arrives and must be dropped.

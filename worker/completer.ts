@@ -90,8 +90,23 @@ export async function completeTasks(sql: Sql, items: Completion[]): Promise<Comp
   return items.map(({ task }) => (byId.has(task.id) ? { written: true, status: byId.get(task.id) } : { written: false }));
 }
 
+// Deadlock and serialization failures are the database asking us to try again; the batch is
+// lease-guarded, so running it twice is safe. Other errors go to the caller (the lease expires
+// and the task is rescued).
+const RETRYABLE = new Set(['40P01', '40001']);
+
+async function completeWithRetry(sql: Sql, items: Completion[], tries = 3): Promise<Completed[]> {
+  for (let i = 1; ; i++) {
+    try {
+      return await completeTasks(sql, items);
+    } catch (err) {
+      if (i >= tries || !RETRYABLE.has((err as { code?: string }).code ?? '')) throw err;
+    }
+  }
+}
+
 export function createCompleter(sql: Sql, opts: { maxBatch?: number; lanes?: number } = {}) {
-  return createGroupCommit<Completion, Completed>((items) => completeTasks(sql, items), {
+  return createGroupCommit<Completion, Completed>((items) => completeWithRetry(sql, items), {
     maxBatch: opts.maxBatch ?? 200,
     lanes: opts.lanes ?? 2,
   });

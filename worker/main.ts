@@ -91,7 +91,7 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
 
   // Heartbeat at a third of the lease: two can fail before a live worker loses its tasks.
   const heartbeat = setInterval(() => {
-    extendLeases(sql, workerId, config.leaseMs).catch((err) => logger.warn({ err }, 'lease heartbeat failed'));
+    extendLeases(sql, workerId, config.leaseMs, [...running.keys()]).catch((err) => logger.warn({ err }, 'lease heartbeat failed'));
   }, Math.max(100, Math.floor(config.leaseMs / 3)));
 
   const leaderServices = createLeaderServices({ sql, logger, leaseMs: config.leaseMs, retentionHours: config.retentionHours, now });
