@@ -54,7 +54,8 @@ export async function runStart(config: Config) {
     ...Array.from({ length: config.workers }, (_, i) => ({
       name: `worker-${i + 1}`,
       args: ['worker'],
-      env: { ...env, POSTHORN_METRICS_PORT: String(config.metricsPort + i) },
+      // Worker i listens on the base port + i; base 0 means any free port for each.
+      env: { ...env, POSTHORN_METRICS_PORT: String(config.metricsPort === 0 ? 0 : config.metricsPort + i) },
       restarts: 0,
       startedAt: 0,
     })),

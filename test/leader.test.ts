@@ -34,7 +34,8 @@ function spawnWorker() {
 async function leaderPid(): Promise<number | null> {
   const rows = await h.sql`
     select a.application_name from pg_locks l join pg_stat_activity a on a.pid = l.pid
-    where l.locktype = 'advisory' and l.objid = ${LEADER_LOCK} and l.granted`;
+    where l.locktype = 'advisory' and l.objid = ${LEADER_LOCK} and l.granted
+      and l.database = (select oid from pg_database where datname = current_database())`; // other files' leaders share the server
   const m = rows[0] ? /posthorn-worker-(\d+)/.exec(rows[0].application_name as string) : null;
   return m ? Number(m[1]) : null;
 }

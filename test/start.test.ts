@@ -50,7 +50,7 @@ async function startEnv(dataDir: string, extra: Record<string, string> = {}) {
     POSTHORN_DATA_DIR: dataDir,
     POSTHORN_PG_PORT: String(await freePort()),
     PORT: String(await freePort()),
-    POSTHORN_METRICS_PORT: String(await freePort()),
+    POSTHORN_METRICS_PORT: '0', // each worker a free port (a fixed base + 1 may be taken)
     POSTHORN_WORKERS: '2',
     POSTHORN_ALLOW_PRIVATE_TARGETS: 'true',
     POSTHORN_POLL_INTERVAL_MS: '200',
