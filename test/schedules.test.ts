@@ -140,17 +140,19 @@ describe('ticks', () => {
   it('missed ticks collapse into the most recent one; the same tick never makes two tasks', async () => {
     await h.worker!.leaderServices.stop(); // drive the scheduler by hand
     try {
-      const { body } = await create({ name: 'missed', cron: '*/5 * * * *', url: `${sink.url}/missed` });
-      await h.sql`update schedules set next_run_at = now() - interval '3 hours' where id = ${body.id}`;
+      // Yearly, so no tick can come due between the two passes below (a 5-minute cron did, once).
+      const { body } = await create({ name: 'missed', cron: '0 0 1 1 *', timezone: 'Europe/Oslo', url: `${sink.url}/missed` });
+      await h.sql`update schedules set next_run_at = now() - interval '3 years' where id = ${body.id}`;
       await enqueueDueTicks(h.sql);
       const rows = await h.sql`select scheduled_for from tasks where schedule_id = ${body.id}`;
       expect(rows).toHaveLength(1);
-      const expected = latestTickAtOrBefore('*/5 * * * *', 'UTC', new Date())!;
-      expect(Math.abs(rows[0]!.scheduled_for.getTime() - expected.getTime())).toBeLessThanOrEqual(5 * 60_000);
-      expect(rows[0]!.scheduled_for.getUTCMinutes() % 5).toBe(0);
+      expect(rows[0]!.scheduled_for.toISOString()).toBe(latestTickAtOrBefore('0 0 1 1 *', 'Europe/Oslo', new Date())!.toISOString());
+      const [s] = await h.sql`select next_run_at, last_run_at from schedules where id = ${body.id}`;
+      expect(s!.last_run_at.getTime()).toBe(rows[0]!.scheduled_for.getTime());
+      expect(s!.next_run_at.toISOString()).toBe(nextTick('0 0 1 1 *', 'Europe/Oslo', new Date())!.toISOString());
 
       // A second leader that still sees the old cursor (a split second of overlap) makes no new task.
-      await h.sql`update schedules set next_run_at = now() - interval '1 minute' where id = ${body.id}`;
+      await h.sql`update schedules set next_run_at = now() - interval '1 day' where id = ${body.id}`;
       await enqueueDueTicks(h.sql);
       expect(await h.sql`select 1 from tasks where schedule_id = ${body.id}`).toHaveLength(1);
     } finally {
