@@ -5,6 +5,9 @@ import type { z } from 'zod';
 import { problem, type FieldError } from '../shared/errors.ts';
 import { findNul } from '../shared/schemas.ts';
 
+/** Timestamps in responses: RFC 3339 in UTC, null stays null. */
+export const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
+
 export async function readJson(c: Context): Promise<unknown> {
   const type = c.req.header('content-type') ?? '';
   if (!/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(type)) {

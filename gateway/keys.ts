@@ -7,14 +7,13 @@ import { isUuid } from '../shared/ids.ts';
 import { createKey, ROLES } from '../shared/keys.ts';
 import type { Sql } from '../shared/db.ts';
 import { requireRole, type AuthEnv } from './auth.ts';
-import { parseOrThrow, readJson } from './http.ts';
+import { iso, parseOrThrow, readJson } from './http.ts';
 
 export const createKeySchema = z.strictObject({
   name: z.string().min(1).max(128).optional().meta({ description: 'default: "<role> key"' }),
   role: z.enum(ROLES as ['read', 'write', 'admin']),
 });
 
-const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
 export function keyRoutes(deps: { sql: Sql }) {
   const { sql } = deps;

@@ -8,11 +8,10 @@ import { isUuid, uuidv7 } from '../shared/ids.ts';
 import { scheduleInputSchema, type ScheduleInput } from '../shared/schemas.ts';
 import { displayStatus, insertTasks, taskForTick } from '../shared/tasks.ts';
 import { requireRole, type AuthEnv } from './auth.ts';
-import { parseOrThrow, readJson } from './http.ts';
+import { iso, parseOrThrow, readJson } from './http.ts';
 import type { TargetCheck } from './tasks.ts';
 
 type Row = Record<string, any>;
-const iso = (d: Date | null) => (d ? d.toISOString() : null);
 const SCHEDULE_FIELDS = ['name', 'cron', 'timezone', 'paused', 'notify'] as const;
 
 /** The template is every validated field that describes the request, not the schedule. */

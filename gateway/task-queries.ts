@@ -3,10 +3,10 @@
 import { isUuid } from '../shared/ids.ts';
 import { displayStatus, TASK_NOTIFY_CHANNEL } from '../shared/tasks.ts';
 import type { Sql } from '../shared/db.ts';
+import { iso } from './http.ts';
 
 type Row = Record<string, any>;
 
-const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
 
 export function attemptView(a: Row, withBody = true) {
   return {

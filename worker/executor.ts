@@ -3,28 +3,21 @@
 import { randomBytes } from 'node:crypto';
 import { request, type Dispatcher } from 'undici';
 import { version } from '../shared/version.ts';
+import type { NewTask } from '../shared/tasks.ts';
 import type { Outcome } from './retry.ts';
 
 export const STORED_BODY_BYTES = 64 * 1024; // kept with the attempt (API.md §4)
 export const MAX_READ_BYTES = 10 * 1024 * 1024; // reading stops here (API.md §7)
 
-export type ClaimedTask = {
-  id: string;
-  team_id: string;
-  url: string;
-  method: string;
-  headers: Record<string, string>;
-  body: string | null;
-  body_is_json: boolean;
+/** A task as the producer claims it: the stored request plus the claim's attempt and lease. */
+export type ClaimedTask = Pick<
+  NewTask,
+  'id' | 'team_id' | 'url' | 'method' | 'headers' | 'body' | 'body_is_json' | 'max_retries' | 'min_backoff_ms' | 'max_backoff_ms' | 'timeout_ms' | 'schedule_id'
+> & {
   attempts: number; // this attempt's number, 1-based
   retry_base: number;
-  max_retries: number;
-  min_backoff_ms: number;
-  max_backoff_ms: number;
-  timeout_ms: number;
   lease_token: string;
   traceparent: string | null;
-  schedule_id: string | null;
 };
 
 export type AttemptResult = {
