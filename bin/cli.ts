@@ -23,11 +23,15 @@ function needDatabase(config: Config): Config & { databaseUrl: string } {
   return config as Config & { databaseUrl: string };
 }
 
-/** SIGTERM/SIGINT run stop once, then exit 0; a second signal exits at once. */
+/**
+ * SIGTERM/SIGINT run stop once, then exit 0. Later signals are ignored, not taken as "hurry":
+ * a Ctrl-C reaches every process of the group and `posthorn start` then sends its own SIGTERM,
+ * so a child sees two at once. The grace period bounds the stop (the supervisor SIGKILLs after it).
+ */
 function onShutdown(stop: () => Promise<void>) {
   let stopping = false;
   const handler = (signal: string) => {
-    if (stopping) process.exit(1);
+    if (stopping) return;
     stopping = true;
     stop()
       .then(() => process.exit(0))

@@ -188,6 +188,37 @@ describe('posthorn start', () => {
     }
   }, 120_000);
 
+  it('Ctrl-C (SIGINT to the whole process group) lets attempts in flight finish before PostgreSQL stops', async () => {
+    const dataDir = freshDir();
+    const key = `ph_${'CtrlC0Key0'.repeat(4)}`;
+    const sink = await startSink(() => ({ status: 200, delayMs: 1500 }));
+    try {
+      // Detached: a group of its own, which the test signals as a terminal's Ctrl-C would.
+      const p = spawnPosthorn(['start'], await startEnv(dataDir, { POSTHORN_BOOTSTRAP_KEY: key }), { detached: true });
+      starts.push(p);
+      const url = await readyUrl(p);
+      const ids: string[] = [];
+      for (let i = 0; i < 4; i++) ids.push((await call(`${url}/api/v1/queue`, 'POST', key, { url: `${sink.url}/slow` })).body.id);
+      await waitFor(() => sink.received.length === 4, { what: 'all four attempts in flight' });
+      process.kill(-p.pid, 'SIGINT');
+      const exit = await Promise.race([p.exited, new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`no exit after Ctrl-C:\n${p.output}`)), 30_000))]);
+      expect(exit, p.output).toEqual({ code: 0, signal: null });
+      expect(pgrepF(dataDir), 'processes left for the data dir').toEqual([]);
+
+      // Start again on the same data: the attempts that were in flight were recorded, once each.
+      const again = runStart(await startEnv(dataDir));
+      const url2 = await readyUrl(again);
+      for (const id of ids) {
+        const t = await call(`${url2}/api/v1/tasks/${id}`, 'GET', key);
+        expect(t.body, t.text).toMatchObject({ status: 'succeeded', attempts: 1, last_attempt: { outcome: 'success' } });
+      }
+      expect(sink.received).toHaveLength(4);
+      await stopAndCheck(again, dataDir);
+    } finally {
+      await sink.close();
+    }
+  }, 90_000);
+
   it('uses POSTHORN_BOOTSTRAP_KEY as the admin key on an empty database given by DATABASE_URL', async () => {
     const db = await createTestDb();
     dbs.push(db);

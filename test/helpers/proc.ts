@@ -32,10 +32,12 @@ export function baseEnv(...drop: string[]): Record<string, string> {
   return env;
 }
 
-export function spawnPosthorn(args: string[], env: Record<string, string>, opts: { ipc?: boolean } = {}): Proc {
+/** `detached`: in a process group of its own, so a test can signal the whole group as a terminal's Ctrl-C does. */
+export function spawnPosthorn(args: string[], env: Record<string, string>, opts: { ipc?: boolean; detached?: boolean } = {}): Proc {
   const proc = spawn(process.execPath, [POSTHORN_BIN, ...args], {
     cwd: REPO_ROOT,
     env,
+    detached: opts.detached ?? false,
     stdio: opts.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
   });
   live.add(proc);
