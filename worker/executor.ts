@@ -89,11 +89,16 @@ function classifyError(err: any, signal: AbortSignal, deps: ExecutorDeps): { out
   return { outcome: 'network_error', error: code ? `${code}: ${err.message}` : String(err?.message ?? err) };
 }
 
-/** Performs one attempt; never throws. `cancel` aborts it (used only when shutting down). */
-export async function executeAttempt(task: ClaimedTask, deps: ExecutorDeps, cancel?: AbortSignal): Promise<AttemptResult> {
+/** Aborts an attempt as timed out: the reason executeAttempt reads as outcome `timeout`. */
+export const timeoutReason = () => new DOMException('the attempt took longer than timeout_ms', 'TimeoutError');
+
+/**
+ * Performs one attempt; never throws. The caller owns `signal`: aborted with timeoutReason()
+ * at the task's deadline (the worker runs one timer for all attempts, not one per attempt),
+ * with anything else when shutting down. undici's headers and body timeouts are a backstop.
+ */
+export async function executeAttempt(task: ClaimedTask, deps: ExecutorDeps, signal: AbortSignal): Promise<AttemptResult> {
   const startedAt = new Date();
-  const timeout = AbortSignal.timeout(task.timeout_ms);
-  const signal = cancel ? AbortSignal.any([timeout, cancel]) : timeout;
   const headers = outgoingHeaders(task);
   const base = { startedAt, responseHeaders: null, responseBody: null, responseEncoding: null, responseTruncated: false } as const;
   try {
