@@ -37,31 +37,3 @@ export async function enqueueDueTicks(sql: Sql, limit = 100): Promise<{ ticks: n
     return { ticks: due.length, created: created.size };
   });
 }
-
-export function createScheduler(o: { sql: Sql; intervalMs?: number; onError: (err: unknown) => void; onTicks?: (n: number) => void }) {
-  // 250 ms: a per-second schedule's task is at most a quarter second late; the query is one
-  // index probe on schedules_due when nothing is due.
-  const intervalMs = o.intervalMs ?? 250;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> = Promise.resolve();
-  const tick = () => {
-    running = enqueueDueTicks(o.sql)
-      .then((r) => r.created && o.onTicks?.(r.created))
-      .catch(o.onError)
-      .finally(() => {
-        if (timer) timer = setTimeout(tick, intervalMs);
-      });
-  };
-  return {
-    runOnce: () => enqueueDueTicks(o.sql),
-    start() {
-      timer = setTimeout(tick, 0);
-    },
-    async stop() {
-      clearTimeout(timer);
-      timer = undefined;
-      await running;
-    },
-  };
-}
-
