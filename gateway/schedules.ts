@@ -3,13 +3,13 @@
 import { Hono } from 'hono';
 import { nextTick } from '../shared/cron.ts';
 import type { Sql } from '../shared/db.ts';
-import { problem, type FieldError } from '../shared/errors.ts';
+import { problem } from '../shared/errors.ts';
 import { isUuid, uuidv7 } from '../shared/ids.ts';
 import { scheduleInputSchema, type ScheduleInput } from '../shared/schemas.ts';
-import { displayStatus, insertTasks, taskForTick } from '../shared/tasks.ts';
+import { displayStatus, encodeBody, insertTasks, taskForTick } from '../shared/tasks.ts';
 import { requireRole, type AuthEnv } from './auth.ts';
 import { iso, parseOrThrow, readJson } from './http.ts';
-import type { TargetCheck } from './tasks.ts';
+import { refuseForbiddenTargets, type TargetCheck } from './tasks.ts';
 
 type Row = Record<string, any>;
 const SCHEDULE_FIELDS = ['name', 'cron', 'timezone', 'paused', 'notify'] as const;
@@ -46,17 +46,8 @@ export function scheduleRoutes(deps: { sql: Sql; maxBodyBytes: number; checkTarg
 
   function validate(raw: unknown): ScheduleInput {
     const input = parseOrThrow(scheduleInputSchema, raw);
-    const refused: FieldError[] = [];
-    for (const field of ['url', 'callback_url', 'failure_callback_url'] as const) {
-      const v = input[field];
-      const verdict = v ? deps.checkTarget(new URL(v)) : { ok: true as const };
-      if (!verdict.ok) refused.push({ path: field, message: verdict.reason });
-    }
-    if (refused.length) throw problem('target_not_allowed', refused.map((e) => `${e.path}: ${e.message}`).join('; '), refused);
-    const body = typeof input.body === 'string' ? input.body : input.body == null ? '' : JSON.stringify(input.body);
-    if (Buffer.byteLength(body) > deps.maxBodyBytes) {
-      throw problem('payload_too_large', `the task body is larger than ${deps.maxBodyBytes} bytes when encoded`, [{ path: 'body', message: 'too large' }]);
-    }
+    refuseForbiddenTargets(input, deps.checkTarget);
+    encodeBody(input.body, deps.maxBodyBytes); // refused now, not at every tick
     return input;
   }
 

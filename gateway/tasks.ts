@@ -11,6 +11,21 @@ import { attemptView, cancelTask, decodeCursor, getTask, listAttempts, listTasks
 
 export type TargetCheck = (url: URL) => { ok: true } | { ok: false; reason: string };
 
+/** 400 target_not_allowed naming every URL field (url, callback_url, failure_callback_url) the policy refuses. */
+export function refuseForbiddenTargets(
+  input: { url: string; callback_url?: string; failure_callback_url?: string },
+  checkTarget: TargetCheck,
+  prefix: (string | number)[] = [],
+) {
+  const refused: FieldError[] = [];
+  for (const field of ['url', 'callback_url', 'failure_callback_url'] as const) {
+    const value = input[field];
+    const verdict = value ? checkTarget(new URL(value)) : null;
+    if (verdict && !verdict.ok) refused.push({ path: [...prefix, field].join('.'), message: verdict.reason });
+  }
+  if (refused.length) throw problem('target_not_allowed', refused.map((e) => `${e.path}: ${e.message}`).join('; '), refused);
+}
+
 export type TaskRouteDeps = {
   sql: Sql;
   batcher: EnqueueBatcher;
@@ -37,14 +52,7 @@ export function taskRoutes(deps: TaskRouteDeps) {
   /** Validates one task; field errors carry `prefix` (tasks.17.url in a batch). */
   function validateTask(raw: unknown, c: Context<AuthEnv>, prefix: (string | number)[] = []): NewTask {
     const input: TaskInput = parseOrThrow(taskInputSchema, raw, prefix);
-    const targetErrors: FieldError[] = [];
-    for (const field of ['url', 'callback_url', 'failure_callback_url'] as const) {
-      const value = input[field];
-      if (!value) continue;
-      const verdict = deps.checkTarget(new URL(value));
-      if (!verdict.ok) targetErrors.push({ path: [...prefix, field].join('.'), message: verdict.reason });
-    }
-    if (targetErrors.length) throw problem('target_not_allowed', targetErrors.map((e) => `${e.path}: ${e.message}`).join('; '), targetErrors);
+    refuseForbiddenTargets(input, deps.checkTarget, prefix);
     try {
       return buildTask(input, {
         teamId: c.get('principal').teamId,

@@ -41,21 +41,26 @@ export function taskTraceparent(incoming: string | undefined): string {
   return `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
 }
 
+/**
+ * The bytes a task sends: a string as given, any other JSON value as JSON, nothing for null.
+ * Refused (413) past maxBodyBytes, since that is what gets stored and sent.
+ */
+export function encodeBody(value: unknown, maxBodyBytes: number): { body: string | null; isJson: boolean } {
+  const isJson = typeof value !== 'string' && value !== undefined && value !== null;
+  const body = typeof value === 'string' ? value : isJson ? JSON.stringify(value) : null;
+  if (body !== null && Buffer.byteLength(body) > maxBodyBytes) {
+    const detail = `the task body is larger than ${maxBodyBytes} bytes when encoded`;
+    throw problem('payload_too_large', detail, [{ path: 'body', message: detail }]);
+  }
+  return { body, isJson };
+}
+
 export function buildTask(
   input: TaskInput,
   ctx: { teamId: string; traceparent: string; maxBodyBytes: number; now?: number; extra?: Partial<NewTask> },
 ): NewTask {
   const now = ctx.now ?? Date.now();
-  let body: string | null = null;
-  let isJson = false;
-  if (typeof input.body === 'string') body = input.body;
-  else if (input.body !== undefined && input.body !== null) {
-    body = JSON.stringify(input.body);
-    isJson = true;
-  }
-  if (body !== null && Buffer.byteLength(body) > ctx.maxBodyBytes) {
-    throw problem('payload_too_large', `the task body is larger than ${ctx.maxBodyBytes} bytes when encoded`);
-  }
+  const { body, isJson } = encodeBody(input.body, ctx.maxBodyBytes);
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(input.headers)) headers[k.toLowerCase()] = v;
   const retry = input.retry ?? { max_retries: 3, min_backoff_ms: 1000, max_backoff_ms: 3_600_000 };
