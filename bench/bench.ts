@@ -15,17 +15,17 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { createSql, type Sql } from '../shared/db.ts';
-import { startEmbeddedPostgres, type EmbeddedDb } from '../shared/embedded.ts';
+import { type EmbeddedDb, startEmbeddedPostgres } from '../shared/embedded.ts';
 import { uuidv7 } from '../shared/ids.ts';
 import { bootstrap } from '../shared/keys.ts';
 import { migrate } from '../shared/migrate.ts';
 import { taskInputSchema } from '../shared/schemas.ts';
-import { buildTask, insertTasks, taskTraceparent, type NewTask } from '../shared/tasks.ts';
+import { buildTask, insertTasks, type NewTask, taskTraceparent } from '../shared/tasks.ts';
 import { AIM, CONFIG } from './config.ts';
 import { createCpuMeter } from './cpu.ts';
 import { waitForDrain } from './drain.ts';
-import { closedLoop, forkChild, freePort, openLoop, rate, sleep, startSink, stopChild, type Child, type Sink } from './harness.ts';
-import { formatReport, percentiles, ratio, type BenchResult } from './report.ts';
+import { type Child, closedLoop, forkChild, freePort, openLoop, rate, type Sink, sleep, startSink, stopChild } from './harness.ts';
+import { type BenchResult, formatReport, percentiles, ratio } from './report.ts';
 
 const BIN = fileURLToPath(new URL('../bin/posthorn.js', import.meta.url));
 const RAW_UNDICI = fileURLToPath(new URL('./raw-undici.ts', import.meta.url));
@@ -129,13 +129,23 @@ async function main(): Promise<number> {
   };
   for (let g = 0; g < CONFIG.gateways; g++) {
     const port = await freePort();
-    const gw = forkChild(g ? `gateway-${g + 1}` : 'gateway', BIN, ['gateway'], { env: { ...baseEnv, PORT: String(port) }, execArgv: prof('gateway') });
+    const gw = forkChild(g ? `gateway-${g + 1}` : 'gateway', BIN, ['gateway'], {
+      env: { ...baseEnv, PORT: String(port) },
+      execArgv: prof('gateway'),
+    });
     children.push(gw);
     await gw.ready;
-    const pool = new Pool(`http://127.0.0.1:${port}`, { connections: Math.max(CONFIG.concurrency, 256), pipelining: 1, keepAliveTimeout: 30_000 });
+    const pool = new Pool(`http://127.0.0.1:${port}`, {
+      connections: Math.max(CONFIG.concurrency, 256),
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+    });
     pools.push(pool);
     for (let i = 0; ; i++) {
-      const up = await pool.request({ path: '/healthz', method: 'GET' }).then(async (r) => (await r.body.text(), r.statusCode === 200), () => false);
+      const up = await pool.request({ path: '/healthz', method: 'GET' }).then(
+        async (r) => (await r.body.text(), r.statusCode === 200),
+        () => false,
+      );
       if (up) break;
       if (i > 200) throw new Error('gateway /healthz did not answer 200 within 20 s');
       await sleep(100);
@@ -154,7 +164,8 @@ async function main(): Promise<number> {
       return { status: (e as { code?: string }).code ?? 'error', text: '' };
     }
   }
-  const taskJson = (i: number, label: string, extra = '') => `{"url":"${hook}","label":"${label}"${extra},"body":{"event":"bench","i":${i}}}`;
+  const taskJson = (i: number, label: string, extra = '') =>
+    `{"url":"${hook}","label":"${label}"${extra},"body":{"event":"bench","i":${i}}}`;
 
   // ---- baselines without HTTP: rows go into tasks itself (same indexes, same FK), a day ahead --
   // Each runs BENCH_BASELINE_ROUNDS times (default 2) and the best round counts: a ceiling, so
@@ -169,7 +180,8 @@ async function main(): Promise<number> {
   await closedLoop(CONFIG.concurrency * 4, CONFIG.concurrency, singleInsert); // opens the connections
   let baseInsert = 0;
   const endInsert = await cpu.span('baseline insert');
-  for (let round = 0; round < CONFIG.baselineRounds; round++) baseInsert = Math.max(baseInsert, rate(CONFIG.tasks, await closedLoop(CONFIG.tasks, CONFIG.concurrency, singleInsert)));
+  for (let round = 0; round < CONFIG.baselineRounds; round++)
+    baseInsert = Math.max(baseInsert, rate(CONFIG.tasks, await closedLoop(CONFIG.tasks, CONFIG.concurrency, singleInsert)));
   await endInsert();
   log(`baseline single-row INSERT: ${fmt(baseInsert)} rows/s`);
 
@@ -228,7 +240,10 @@ async function main(): Promise<number> {
     // ---- baseline: undici → sink from worker-like child processes, no queue -------------
     const per = Math.ceil(CONFIG.tasks / CONFIG.workers);
     const raws = Array.from({ length: CONFIG.workers }, (_, i) =>
-      forkChild(`raw-undici-${i + 1}`, RAW_UNDICI, [`${s.url}/raw`, String(per), String(CONFIG.workerConcurrency)], { env: process.env, execArgv: ['--import', 'tsx'] }),
+      forkChild(`raw-undici-${i + 1}`, RAW_UNDICI, [`${s.url}/raw`, String(per), String(CONFIG.workerConcurrency)], {
+        env: process.env,
+        execArgv: ['--import', 'tsx'],
+      }),
     );
     children.push(...raws);
     await Promise.all(raws.map((r) => r.ready));
@@ -251,14 +266,25 @@ async function main(): Promise<number> {
     // ---- phase 2: drain with real worker processes; the clock starts at the first ready ----
     const workers: Child[] = [];
     for (let i = 0; i < CONFIG.workers; i++) {
-      const env = { ...baseEnv, POSTHORN_WORKER_CONCURRENCY: String(CONFIG.workerConcurrency), POSTHORN_METRICS_PORT: String(await freePort()) };
+      const env = {
+        ...baseEnv,
+        POSTHORN_WORKER_CONCURRENCY: String(CONFIG.workerConcurrency),
+        POSTHORN_METRICS_PORT: String(await freePort()),
+      };
       workers.push(forkChild(`worker-${i + 1}`, BIN, ['worker'], { env, execArgv: prof('worker') }));
     }
     children.push(...workers);
     const t0 = await Promise.race(workers.map((w) => w.ready.then(() => performance.now())));
     const endDrain = await cpu.span('drain');
     await Promise.all(workers.map((w) => w.ready));
-    const out = await waitForDrain({ sql: q, sink: s, label: 'bench-drain', expected: enqueued, deadline: t0 + CONFIG.drainTimeoutS * 1000, stallS: CONFIG.stallS });
+    const out = await waitForDrain({
+      sql: q,
+      sink: s,
+      label: 'bench-drain',
+      expected: enqueued,
+      deadline: t0 + CONFIG.drainTimeoutS * 1000,
+      stallS: CONFIG.stallS,
+    });
     await endDrain();
     const finished = Number.isFinite(out.endedAt) && out.succeeded >= enqueued;
     const seconds = ((finished ? out.endedAt : performance.now()) - t0) / 1000;
@@ -275,7 +301,10 @@ async function main(): Promise<number> {
       duplicates: s.duplicates,
     };
     log(`drain: ${fmt(drain.tasks_s)} tasks/s (${out.succeeded}/${enqueued} succeeded in ${seconds.toFixed(2)} s)`);
-    if (!finished) log(`drain ${out.stalled ? `made no progress for ${CONFIG.stallS} s` : 'timed out'}; unfinished:\n${out.stuck.map((r) => `  ${JSON.stringify(r)}`).join('\n')}`);
+    if (!finished)
+      log(
+        `drain ${out.stalled ? `made no progress for ${CONFIG.stallS} s` : 'timed out'}; unfinished:\n${out.stuck.map((r) => `  ${JSON.stringify(r)}`).join('\n')}`,
+      );
 
     // ---- phase 3: delivery latency at a steady rate, workers running ----------------------
     const sent: { id: string; tSend: number; tResp: number }[] = [];

@@ -5,18 +5,24 @@
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Sql } from '../shared/db.ts';
-import { machineBusySeconds, postgresCpuSeconds, procCpuSeconds, procSyscalls, type Child } from './harness.ts';
+import { type Child, machineBusySeconds, postgresCpuSeconds, procCpuSeconds, procSyscalls } from './harness.ts';
 
 export type CpuSplit = Record<'gateway' | 'workers' | 'postgres' | 'bench' | 'raw' | 'others', number>;
 /** syscalls: read/write system calls of the gateways and of the workers (socket sends are writes). */
-export type CpuPhase = { wall: number; write_tx: number; syscalls: Record<'gateway' | 'workers', { reads: number; writes: number }> } & CpuSplit;
+export type CpuPhase = {
+  wall: number;
+  write_tx: number;
+  syscalls: Record<'gateway' | 'workers', { reads: number; writes: number }>;
+} & CpuSplit;
 
 export function createCpuMeter(o: { children: Child[]; pgDataDir: string; sql: () => Sql }) {
   const phases: Record<string, CpuPhase> = {};
 
   function now(): CpuSplit {
     const of = (prefix: string) =>
-      o.children.filter((c) => c.name.startsWith(prefix) && c.proc.exitCode === null).reduce((n, c) => n + (procCpuSeconds(c.proc.pid) || 0), 0);
+      o.children
+        .filter((c) => c.name.startsWith(prefix) && c.proc.exitCode === null)
+        .reduce((n, c) => n + (procCpuSeconds(c.proc.pid) || 0), 0);
     const own = process.cpuUsage();
     const split = {
       gateway: of('gateway'),
@@ -54,7 +60,12 @@ export function createCpuMeter(o: { children: Child[]; pgDataDir: string; sql: (
       const ib = syscalls();
       const d = Object.fromEntries(Object.keys(a).map((k) => [k, b[k as keyof CpuSplit] - a[k as keyof CpuSplit]])) as CpuSplit;
       const delta = (k: 'gateway' | 'workers') => ({ reads: ib[k].reads - ia[k].reads, writes: ib[k].writes - ia[k].writes });
-      return (phases[name] = { wall, write_tx: (await nextXid()) - xa, syscalls: { gateway: delta('gateway'), workers: delta('workers') }, ...d });
+      return (phases[name] = {
+        wall,
+        write_tx: (await nextXid()) - xa,
+        syscalls: { gateway: delta('gateway'), workers: delta('workers') },
+        ...d,
+      });
     };
   }
 

@@ -3,7 +3,7 @@
 // that makes no progress for stallS ends early, and the stuck rows are described.
 import { performance } from 'node:perf_hooks';
 import type { Sql } from '../shared/db.ts';
-import { sleep, type Sink } from './harness.ts';
+import { type Sink, sleep } from './harness.ts';
 
 export type DrainOutcome = {
   /** performance.now() when nothing due was left; NaN when that never happened. */
@@ -15,7 +15,14 @@ export type DrainOutcome = {
   stuck: Record<string, unknown>[];
 };
 
-export async function waitForDrain(o: { sql: Sql; sink: Sink; label: string; expected: number; deadline: number; stallS: number }): Promise<DrainOutcome> {
+export async function waitForDrain(o: {
+  sql: Sql;
+  sink: Sink;
+  label: string;
+  expected: number;
+  deadline: number;
+  stallS: number;
+}): Promise<DrainOutcome> {
   const { sql, sink } = o;
   let lastSeen = -1;
   let lastProgress = performance.now();
@@ -33,9 +40,11 @@ export async function waitForDrain(o: { sql: Sql; sink: Sink; label: string; exp
   // the partial indexes, so polling stays cheap however large the table is.
   const unfinished = async () =>
     Number(
-      (await sql`
+      (
+        await sql`
         select (select count(*) from tasks where status = 'running')
-             + (select count(*) from tasks where status in ('pending', 'retrying') and run_at < now() + interval '30 minutes') as n`)[0]!.n,
+             + (select count(*) from tasks where status in ('pending', 'retrying') and run_at < now() + interval '30 minutes') as n`
+      )[0]!.n,
     );
   let endedAt = NaN;
   lastSeen = -1;

@@ -1,10 +1,10 @@
 // Plumbing for bench/bench.ts: free ports, the local sink, child processes (the real
 // `posthorn gateway` / `posthorn worker`), closed- and open-loop drivers, /proc readings.
 // Everything listens on and talks to 127.0.0.1 only; every wait has a deadline.
-import { fork, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
@@ -105,7 +105,10 @@ export function forkChild(
   proc.stderr!.on('data', keep);
   const exited = new Promise<void>((ok) => proc.once('exit', () => ok()));
   const ready = new Promise<any>((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`${name} not ready after ${opts.readyTimeoutMs ?? 30_000} ms\n${tail.join('\n')}`)), opts.readyTimeoutMs ?? 30_000);
+    const timer = setTimeout(
+      () => fail(new Error(`${name} not ready after ${opts.readyTimeoutMs ?? 30_000} ms\n${tail.join('\n')}`)),
+      opts.readyTimeoutMs ?? 30_000,
+    );
     proc.on('message', (m: any) => {
       if (m?.type === 'ready') {
         clearTimeout(timer);
@@ -185,7 +188,10 @@ export function procCpuSeconds(pid: number | undefined, withReaped = false): num
   if (!pid) return NaN;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+    const f = stat
+      .slice(stat.lastIndexOf(')') + 2)
+      .split(' ')
+      .map(Number);
     // f[0] is field 3 (state): utime is field 14, stime 15, cutime 16, cstime 17.
     return (f[11]! + f[12]! + (withReaped ? f[13]! + f[14]! : 0)) / CLOCK_TICKS;
   } catch {

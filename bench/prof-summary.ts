@@ -46,7 +46,9 @@ for (const file of files) {
     fns.set(f, (fns.get(f) ?? 0) + t);
   }
   const pct = (t: number) => `${((100 * t) / busy).toFixed(1).padStart(5)}%`;
-  console.log(`\n== ${path.basename(file)}: ${(total / 1e6).toFixed(1)} s profiled, ${(busy / 1e6).toFixed(1)} s busy (${((100 * busy) / total).toFixed(0)}%)`);
+  console.log(
+    `\n== ${path.basename(file)}: ${(total / 1e6).toFixed(1)} s profiled, ${(busy / 1e6).toFixed(1)} s busy (${((100 * busy) / total).toFixed(0)}%)`,
+  );
   console.log('-- self time by package / file (share of busy time)');
   for (const [b, t] of [...buckets].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`  ${pct(t)}  ${b}`);
   console.log('-- top functions by self time');
@@ -55,13 +57,14 @@ for (const file of files) {
   // Inclusive time: each sample counts once for every distinct function on its stack.
   const parent = new Map<number, number>();
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  const label = (n: Node) => `${n.callFrame.functionName || '(anonymous)'}  ${bucket(n.callFrame.url, n.callFrame.functionName)}:${n.callFrame.lineNumber + 1}`;
+  const label = (n: Node) =>
+    `${n.callFrame.functionName || '(anonymous)'}  ${bucket(n.callFrame.url, n.callFrame.functionName)}:${n.callFrame.lineNumber + 1}`;
   const incl = new Map<string, number>();
   const via = new Map<string, number>();
   for (const [id, t] of self) {
     if (byId.get(id)!.callFrame.functionName === '(idle)') continue;
     const seen = new Set<string>();
-    let chain: string[] = [];
+    const chain: string[] = [];
     for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
       const l = label(byId.get(cur)!);
       chain.push(l);
@@ -71,13 +74,20 @@ for (const file of files) {
     if (callersOf) {
       const at = chain.findIndex((l) => l.startsWith(`${callersOf} `));
       if (at >= 0) {
-        const path = chain.slice(at, at + 6).map((l) => l.split('  ')[0]).join(' ← ');
+        const path = chain
+          .slice(at, at + 6)
+          .map((l) => l.split('  ')[0])
+          .join(' ← ');
         via.set(path, (via.get(path) ?? 0) + t);
       }
     }
   }
   console.log('-- top functions by inclusive time (project code and packages, not node internals)');
-  for (const [f, t] of [...incl].filter(([l]) => !/ node:|\(native|\(root|\(program|\(garbage/.test(l)).sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`  ${pct(t)}  ${f}`);
+  for (const [f, t] of [...incl]
+    .filter(([l]) => !/ node:|\(native|\(root|\(program|\(garbage/.test(l))
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top))
+    console.log(`  ${pct(t)}  ${f}`);
   if (callersOf) {
     console.log(`-- ${callersOf}: call paths by time`);
     for (const [f, t] of [...via].sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`  ${pct(t)}  ${f}`);

@@ -1,5 +1,5 @@
 // The bench's result: one object (printed as a single JSON line) and a compact text block.
-import { AIM, PEERS, type BenchConfig } from './config.ts';
+import { AIM, type BenchConfig, PEERS } from './config.ts';
 import type { CpuPhase } from './cpu.ts';
 
 export type Lat = { p50: number; p99: number; max: number };
@@ -43,7 +43,8 @@ export const ratio = (a: number, b: number) => (b > 0 ? a / b : NaN);
 
 export function percentiles(values: number[]): Lat {
   const sorted = [...values].sort((a, b) => a - b);
-  const at = (p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]! : NaN);
+  const at = (p: number) =>
+    sorted.length ? sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]! : NaN;
   return { p50: at(50), p99: at(99), max: sorted.at(-1) ?? NaN };
 }
 
@@ -64,9 +65,14 @@ export function formatReport(r: BenchResult): string {
     `Posthorn bench — ${c.cores} cores, node ${c.node}, embedded PostgreSQL, N=${c.tasks}, C=${c.concurrency}; code ${c.tree}`,
     'baselines (this run; best of ' + c.baselineRounds + ')',
     L(`single-row INSERT, own commit, ${c.concurrency} conns`, `${fmt(r.baseline.single_insert_rows_s)} rows/s`, 'postgres.js, no HTTP'),
-    L(`${c.batchSize}-row insertTasks(), ${c.batchConcurrency} in flight`, `${fmt(r.baseline.multi_insert_rows_s)} rows/s`, 'in process, no HTTP'),
+    L(
+      `${c.batchSize}-row insertTasks(), ${c.batchConcurrency} in flight`,
+      `${fmt(r.baseline.multi_insert_rows_s)} rows/s`,
+      'in process, no HTTP',
+    ),
   ];
-  if (r.drain) out.push(L(`undici → sink, ${c.workers} procs × ${c.workerConcurrency}`, `${fmt(r.baseline.undici_req_s)} req/s`, 'no queue'));
+  if (r.drain)
+    out.push(L(`undici → sink, ${c.workers} procs × ${c.workerConcurrency}`, `${fmt(r.baseline.undici_req_s)} req/s`, 'no queue'));
   out.push(
     `enqueue (no workers running${c.gateways > 1 ? `; ${c.gateways} gateways` : ''}; rate limit ${c.rateLimit})`,
     L(
@@ -74,7 +80,11 @@ export function formatReport(r: BenchResult): string {
       `${fmt(r.enqueue.tasks_s)} tasks/s`,
       `= ${x(r.ratios.enqueue_vs_single_insert!)} single-row insert baseline; aim ${AIM.enqueue}: ${ok(r.enqueue.tasks_s, AIM.enqueue)} (${x(r.ratios.enqueue_vs_aim!)})`,
     ),
-    L(`POST /queue/batch, ${c.batchSize}/req, ${c.batchConcurrency} in flight`, `${fmt(r.enqueue.batch_tasks_s)} tasks/s`, `= ${x(r.ratios.batch_vs_multi_insert!)} ${c.batchSize}-row insert baseline`),
+    L(
+      `POST /queue/batch, ${c.batchSize}/req, ${c.batchConcurrency} in flight`,
+      `${fmt(r.enqueue.batch_tasks_s)} tasks/s`,
+      `= ${x(r.ratios.batch_vs_multi_insert!)} ${c.batchSize}-row insert baseline`,
+    ),
   );
   if (r.drain) {
     const d = r.drain;
@@ -86,7 +96,11 @@ export function formatReport(r: BenchResult): string {
         `${fmt(d.tasks_s)} tasks/s`,
         `= ${x(r.ratios.drain_vs_undici!)} raw undici baseline; aim ${AIM.drain}: ${ok(d.tasks_s, AIM.drain)} (${x(r.ratios.drain_vs_aim!)})`,
       ),
-      L('steady state (10%→90% of sink receipts)', `${fmt(d.steady_tasks_s)} tasks/s`, d.duplicates ? `${d.duplicates} duplicate deliveries` : ''),
+      L(
+        'steady state (10%→90% of sink receipts)',
+        `${fmt(d.steady_tasks_s)} tasks/s`,
+        d.duplicates ? `${d.duplicates} duplicate deliveries` : '',
+      ),
     );
   }
   if (r.latency_ms) {
@@ -102,20 +116,27 @@ export function formatReport(r: BenchResult): string {
   for (const [name, p] of Object.entries(r.cpu_seconds)) {
     const used = p.gateway + p.workers + p.postgres + p.bench + p.raw;
     const share = (v: number) => `${((100 * v) / (p.wall * c.cores)).toFixed(0)}%`;
-    const parts = (['gateway', 'workers', 'raw', 'postgres', 'bench'] as const).filter((k) => p[k] > 0.005).map((k) => `${k} ${p[k].toFixed(1)}`);
+    const parts = (['gateway', 'workers', 'raw', 'postgres', 'bench'] as const)
+      .filter((k) => p[k] > 0.005)
+      .map((k) => `${k} ${p[k].toFixed(1)}`);
     const others = Number.isFinite(p.others) ? `; other processes ${share(Math.max(0, p.others))}` : '';
     const tx = p.write_tx > 0 ? `; ${p.write_tx} write tx` : '';
-    out.push(`  ${name.padEnd(16)} ${p.wall.toFixed(1).padStart(5)} s wall: ${parts.join(', ')} = ${share(used)} of the machine${others}${tx}`);
+    out.push(
+      `  ${name.padEnd(16)} ${p.wall.toFixed(1).padStart(5)} s wall: ${parts.join(', ')} = ${share(used)} of the machine${others}${tx}`,
+    );
   }
   const u = r.cpu_us_per_task;
   out.push(
     // CPU per task hardly depends on what else the machine runs: the steadier figure to compare.
     `cpu per task (µs): enqueue gateway ${fmt(u.enqueue_gateway!)}, postgres ${fmt(u.enqueue_postgres!)}, client ${fmt(u.enqueue_client!)}` +
       (r.drain ? `; drain workers ${fmt(u.drain_workers!)}, postgres ${fmt(u.drain_postgres!)}` : ''),
-    `per task: enqueue ${perTask('enqueue', 'gateway', r.enqueue.accepted)}` + (r.drain ? `; drain ${perTask('drain', 'workers', r.drain.succeeded)}` : ''),
+    `per task: enqueue ${perTask('enqueue', 'gateway', r.enqueue.accepted)}` +
+      (r.drain ? `; drain ${perTask('drain', 'workers', r.drain.succeeded)}` : ''),
     `reference (DESIGN.md, not measured here): pg-boss ≈${PEERS.pgBossEnqueue}/s enqueue, ≈${PEERS.pgBossDrain}/s drain, in process`,
     Object.keys(r.errors).length ? `request errors: ${JSON.stringify(r.errors)}` : 'request errors: none',
-    r.postgres_errors.count ? `PostgreSQL logged ${r.postgres_errors.count} ERROR lines, first: ${r.postgres_errors.first.join(' | ')}` : 'PostgreSQL errors: none',
+    r.postgres_errors.count
+      ? `PostgreSQL logged ${r.postgres_errors.count} ERROR lines, first: ${r.postgres_errors.first.join(' | ')}`
+      : 'PostgreSQL errors: none',
     `total ${r.total_seconds.toFixed(1)} s`,
   );
   return out.join('\n');

@@ -1,13 +1,14 @@
 // posthorn start | gateway | worker | migrate | keys ...  (API.md §1)
-import { parseConfig, ConfigError, type Config } from '../shared/config.ts';
+
+import { startGateway } from '../gateway/server.ts';
+import { type Config, ConfigError, parseConfig } from '../shared/config.ts';
 import { createSql } from '../shared/db.ts';
-import { migrate } from '../shared/migrate.ts';
 import { bootstrap } from '../shared/keys.ts';
 import { createLogger } from '../shared/logger.ts';
-import { startGateway } from '../gateway/server.ts';
+import { migrate } from '../shared/migrate.ts';
 import { startWorker } from '../worker/main.ts';
-import { runStart } from './start.ts';
 import { runKeys } from './keys.ts';
+import { runStart } from './start.ts';
 
 const USAGE = `usage: posthorn <command>
   start              embedded PostgreSQL (unless DATABASE_URL), migrations, gateway and workers

@@ -2,8 +2,8 @@
 import { parseArgs } from 'node:util';
 import type { Config } from '../shared/config.ts';
 import { createSql } from '../shared/db.ts';
-import { createKey, ROLES, type Role } from '../shared/keys.ts';
 import { isUuid } from '../shared/ids.ts';
+import { createKey, ROLES, type Role } from '../shared/keys.ts';
 
 export async function runKeys(config: Config & { databaseUrl: string }, args: string[]) {
   const { values, positionals } = parseArgs({
@@ -16,7 +16,8 @@ export async function runKeys(config: Config & { databaseUrl: string }, args: st
   try {
     if (sub === 'create') {
       const role = values.role as Role;
-      if (!values.team || !ROLES.includes(role)) throw new Error('usage: posthorn keys create --team <slug> --role admin|write|read [--name <name>]');
+      if (!values.team || !ROLES.includes(role))
+        throw new Error('usage: posthorn keys create --team <slug> --role admin|write|read [--name <name>]');
       const [team] = await sql`select id from teams where slug = ${values.team}`;
       if (!team) throw new Error(`no team with slug "${values.team}"`);
       const k = await createKey(sql, String(team.id), values.name ?? `${role} key`, role);

@@ -2,13 +2,13 @@
 // the bootstrap key, then one gateway and POSTHORN_WORKERS workers as child processes under a
 // supervisor that restarts a dead child with backoff (1 s doubling to 30 s; reset after a
 // minute up) and stops everything gracefully on SIGTERM/SIGINT.
-import { fork, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../shared/config.ts';
 import { createSql } from '../shared/db.ts';
-import { startEmbeddedPostgres, type EmbeddedDb } from '../shared/embedded.ts';
+import { type EmbeddedDb, startEmbeddedPostgres } from '../shared/embedded.ts';
 import { bootstrap } from '../shared/keys.ts';
 import { createLogger } from '../shared/logger.ts';
 import { migrate } from '../shared/migrate.ts';

@@ -2,12 +2,12 @@
 // Without the variable the routes do not exist (404, like any unknown path). A wrong token is
 // a failed authentication like a wrong API key: it counts against the client's address.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { z } from 'zod';
 import { rateLimitSchema } from '../shared/config.ts';
+import type { Sql } from '../shared/db.ts';
 import { problem } from '../shared/errors.ts';
 import { createKey } from '../shared/keys.ts';
-import type { Sql } from '../shared/db.ts';
 import { parseOrThrow, readJson } from './http.ts';
 
 const slugSchema = z
@@ -18,7 +18,10 @@ const slugSchema = z
 const rateLimitInput = z
   .string()
   .max(32)
-  .refine((raw) => rateLimitSchema.safeParse(raw).success, 'expected <count>/<window>, e.g. 500/1s (count 1 to 1000000000; window in ms, s, m or h)');
+  .refine(
+    (raw) => rateLimitSchema.safeParse(raw).success,
+    'expected <count>/<window>, e.g. 500/1s (count 1 to 1000000000; window in ms, s, m or h)',
+  );
 
 export const createTeamSchema = z.strictObject({
   slug: slugSchema,
@@ -52,7 +55,9 @@ function operatorAuth(token: string, onFailure: (c: Context) => Promise<void>): 
     const m = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '');
     if (!m || !timingSafeEqual(digest(m[1]!), expected)) {
       await onFailure(c);
-      throw problem('unauthorized', 'send the operator token as "Authorization: Bearer <token>"', undefined, { 'www-authenticate': 'Bearer' });
+      throw problem('unauthorized', 'send the operator token as "Authorization: Bearer <token>"', undefined, {
+        'www-authenticate': 'Bearer',
+      });
     }
     await next();
   };

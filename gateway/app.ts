@@ -1,14 +1,14 @@
 // The gateway's Hono app: health, OpenAPI, and /api/v1 behind a deadline, a body limit and
 // API-key auth. Every error leaves through onError as application/problem+json.
-import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
-import type { Logger } from '../shared/logger.ts';
-import { isUnavailableError, problem, ProblemError } from '../shared/errors.ts';
-import { migrationsCurrent } from '../shared/migrate.ts';
 import type { Sql } from '../shared/db.ts';
+import { isUnavailableError, ProblemError, problem } from '../shared/errors.ts';
+import type { Logger } from '../shared/logger.ts';
+import { migrationsCurrent } from '../shared/migrate.ts';
 import { adminRoutes } from './admin.ts';
-import { authenticate, requireRole, type AuthEnv } from './auth.ts';
+import { type AuthEnv, authenticate, requireRole } from './auth.ts';
 import type { EnqueueBatcher } from './enqueue-batcher.ts';
 import { deadline, throwIfPastDeadline } from './http.ts';
 import { keyRoutes } from './keys.ts';
@@ -16,7 +16,7 @@ import { buildOpenApi } from './openapi.ts';
 import type { GatewayLimits } from './rate-limit.ts';
 import { scheduleRoutes } from './schedules.ts';
 import { signingKeyRoutes } from './signing-keys.ts';
-import { taskRoutes, type TargetCheck } from './tasks.ts';
+import { type TargetCheck, taskRoutes } from './tasks.ts';
 
 export type AppDeps = {
   sql: Sql;
@@ -53,7 +53,10 @@ export function createApp(deps: AppDeps) {
     }
     if (isUnavailableError(err)) {
       logger.warn({ err: { message: err.message, code: (err as any).code } }, 'database unavailable');
-      return problemResponse(c, problem('unavailable', 'the database is not reachable; try again shortly', undefined, { 'retry-after': '5' }));
+      return problemResponse(
+        c,
+        problem('unavailable', 'the database is not reachable; try again shortly', undefined, { 'retry-after': '5' }),
+      );
     }
     logger.error({ err, path: c.req.path }, 'unhandled error');
     return c.body(JSON.stringify({ status: 500, code: 'internal', title: 'Internal error', detail: 'an unexpected error occurred' }), 500, {

@@ -3,10 +3,10 @@
 // per request; that TTL is also how long a revoked key can still be used on a gateway, and how
 // long a team's new rate limit takes to apply (API.md §2 allows 5 s for revocation).
 import type { Context, MiddlewareHandler } from 'hono';
-import { problem } from '../shared/errors.ts';
-import { hashKey, type Role } from '../shared/keys.ts';
 import { API_KEY_PATTERN, rateLimitSchema } from '../shared/config.ts';
 import type { Sql } from '../shared/db.ts';
+import { problem } from '../shared/errors.ts';
+import { hashKey, type Role } from '../shared/keys.ts';
 import type { RateLimit } from './rate-limit.ts';
 
 export const CACHE_TTL_MS = 2000;
@@ -44,7 +44,9 @@ export function authenticate(sql: Sql, opts: AuthOptions = {}): MiddlewareHandle
       select k.id, k.team_id, k.role, t.rate_limit
       from api_keys k join teams t on t.id = k.team_id
       where k.key_hash = ${hash} and k.revoked_at is null`;
-    const principal = row ? { keyId: row.id as string, teamId: String(row.team_id), role: row.role as Role, rateLimit: teamLimit(row.rate_limit) } : null;
+    const principal = row
+      ? { keyId: row.id as string, teamId: String(row.team_id), role: row.role as Role, rateLimit: teamLimit(row.rate_limit) }
+      : null;
     if (cache.size >= CACHE_MAX) cache.clear();
     cache.set(cacheKey, { at: now(), principal });
     return principal;

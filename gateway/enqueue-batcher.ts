@@ -2,9 +2,10 @@
 // answered only after the statement holding its row has committed. A 1000-row INSERT runs at
 // ≈100k rows/s on this machine, single-row commits at ≈14k/s (DESIGN.md): this is where
 // enqueue throughput comes from.
-import { createGroupCommit } from '../shared/group-commit.ts';
-import { insertTasks, type InsertedTask, type NewTask } from '../shared/tasks.ts';
+
 import type { Sql } from '../shared/db.ts';
+import { createGroupCommit } from '../shared/group-commit.ts';
+import { type InsertedTask, insertTasks, type NewTask } from '../shared/tasks.ts';
 
 export type EnqueueBatcher = { enqueue(task: NewTask, signal?: AbortSignal): Promise<InsertedTask>; drain(): Promise<void> };
 
@@ -15,7 +16,12 @@ export function createEnqueueBatcher(sql: Sql, opts: { maxBatch?: number; lanes?
     async (items) => {
       // A request answered 503 at its deadline while it waited for a lane is not stored.
       const live = items.filter((i) => !i.signal?.aborted);
-      const rows = live.length ? await insertTasks(sql, live.map((i) => i.task)) : new Map<string, InsertedTask>();
+      const rows = live.length
+        ? await insertTasks(
+            sql,
+            live.map((i) => i.task),
+          )
+        : new Map<string, InsertedTask>();
       return items.map(({ task, signal }) => {
         const row = rows.get(task.id);
         if (!row && !signal?.aborted) throw new Error(`task ${task.id} missing from INSERT ... RETURNING`);

@@ -2,7 +2,7 @@
 // deadline so that a lost database answers 503 instead of hanging (API.md §3: within 5 s).
 import type { Context, MiddlewareHandler } from 'hono';
 import type { z } from 'zod';
-import { problem, type FieldError } from '../shared/errors.ts';
+import { type FieldError, problem } from '../shared/errors.ts';
 import { findNul } from '../shared/schemas.ts';
 
 /** Timestamps in responses: RFC 3339 in UTC, null stays null. */
@@ -21,7 +21,8 @@ export async function readJson(c: Context): Promise<unknown> {
     throw problem('validation_failed', `the body is not valid JSON: ${(e as Error).message}`, [{ path: '', message: 'invalid JSON' }]);
   }
   const nulAt = findNul(value);
-  if (nulAt !== null) throw problem('validation_failed', 'strings may not contain NUL characters', [{ path: nulAt, message: 'contains a NUL character' }]);
+  if (nulAt !== null)
+    throw problem('validation_failed', 'strings may not contain NUL characters', [{ path: nulAt, message: 'contains a NUL character' }]);
   return value;
 }
 

@@ -2,18 +2,17 @@
 // secrets, revoke. Every query names the caller's team: another team's key id is a 404.
 import { Hono } from 'hono';
 import { z } from 'zod';
+import type { Sql } from '../shared/db.ts';
 import { problem } from '../shared/errors.ts';
 import { isUuid } from '../shared/ids.ts';
 import { createKey, ROLES } from '../shared/keys.ts';
-import type { Sql } from '../shared/db.ts';
-import { requireRole, type AuthEnv } from './auth.ts';
+import { type AuthEnv, requireRole } from './auth.ts';
 import { iso, parseOrThrow, readJson } from './http.ts';
 
 export const createKeySchema = z.strictObject({
   name: z.string().min(1).max(128).optional().meta({ description: 'default: "<role> key"' }),
   role: z.enum(ROLES as ['read', 'write', 'admin']),
 });
-
 
 export function keyRoutes(deps: { sql: Sql }) {
   const { sql } = deps;
@@ -32,7 +31,9 @@ export function keyRoutes(deps: { sql: Sql }) {
       select id, name, role, created_at, revoked_at from api_keys
       where team_id = ${c.get('principal').teamId}
       order by created_at, id`;
-    return c.json({ data: rows.map((r) => ({ id: r.id, name: r.name, role: r.role, created_at: iso(r.created_at), revoked_at: iso(r.revoked_at) })) });
+    return c.json({
+      data: rows.map((r) => ({ id: r.id, name: r.name, role: r.role, created_at: iso(r.created_at), revoked_at: iso(r.revoked_at) })),
+    });
   });
 
   // Revoking twice is not an error (the first time is kept). Gateways cache keys for 2 s,

@@ -16,8 +16,8 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import ipaddr from 'ipaddr.js';
 import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
-import { problem } from '../shared/errors.ts';
 import type { Sql } from '../shared/db.ts';
+import { problem } from '../shared/errors.ts';
 import type { AuthEnv } from './auth.ts';
 
 export type RateLimit = { raw: string; points: number; windowMs: number };
@@ -93,7 +93,9 @@ function groupedConsumer(l: RateLimiterPostgres, points: number) {
       // A count below our own n means the in-memory block answered (consumedPoints 0): the
       // window is used up and nothing was counted.
       const before = res.consumedPoints >= batch.length ? res.consumedPoints - batch.length : points;
-      batch.forEach((w, i) => w.resolve({ ok: before + i + 1 <= points, remaining: Math.max(0, points - (before + i + 1)), msBeforeNext: res.msBeforeNext }));
+      batch.forEach((w, i) =>
+        w.resolve({ ok: before + i + 1 <= points, remaining: Math.max(0, points - (before + i + 1)), msBeforeNext: res.msBeforeNext }),
+      );
     } catch (err) {
       for (const w of batch) w.reject(err);
     } finally {
@@ -166,7 +168,10 @@ export function createGatewayLimits(o: { sql: Sql; defaultLimit: RateLimit | nul
     const headers = limitHeaders(limit.points, verdict);
     if (!verdict.ok) {
       const retryAfter = String(Math.max(1, Math.ceil(verdict.msBeforeNext / 1000)));
-      throw problem('rate_limited', `this key may make ${limit.raw} requests; try again in ${retryAfter} s`, undefined, { ...headers, 'retry-after': retryAfter });
+      throw problem('rate_limited', `this key may make ${limit.raw} requests; try again in ${retryAfter} s`, undefined, {
+        ...headers,
+        'retry-after': retryAfter,
+      });
     }
     for (const [k, v] of Object.entries(headers)) c.header(k, v);
     await next();
@@ -180,7 +185,9 @@ export function createGatewayLimits(o: { sql: Sql; defaultLimit: RateLimit | nul
     const { ok, res } = await consume(failures, clientAddress(c));
     if (!ok) {
       const retryAfter = String(Math.max(1, Math.ceil(res.msBeforeNext / 1000)));
-      throw problem('rate_limited', `too many failed authentications from this address; try again in ${retryAfter} s`, undefined, { 'retry-after': retryAfter });
+      throw problem('rate_limited', `too many failed authentications from this address; try again in ${retryAfter} s`, undefined, {
+        'retry-after': retryAfter,
+      });
     }
   }
 

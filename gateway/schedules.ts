@@ -5,9 +5,9 @@ import { nextTick } from '../shared/cron.ts';
 import type { Sql } from '../shared/db.ts';
 import { problem } from '../shared/errors.ts';
 import { isUuid, uuidv7 } from '../shared/ids.ts';
-import { scheduleInputSchema, type ScheduleInput } from '../shared/schemas.ts';
+import { type ScheduleInput, scheduleInputSchema } from '../shared/schemas.ts';
 import { displayStatus, encodeBody, insertTasks, taskForTick } from '../shared/tasks.ts';
-import { requireRole, type AuthEnv } from './auth.ts';
+import { type AuthEnv, requireRole } from './auth.ts';
 import { iso, parseOrThrow, readJson } from './http.ts';
 import { refuseForbiddenTargets, type TargetCheck } from './tasks.ts';
 
@@ -84,11 +84,15 @@ export function scheduleRoutes(deps: { sql: Sql; maxBodyBytes: number; checkTarg
   app.patch('/schedules/:id', requireRole('write'), async (c) => {
     const { teamId } = c.get('principal');
     const patch = await readJson(c);
-    if (!patch || typeof patch !== 'object' || Array.isArray(patch)) throw problem('validation_failed', 'send a JSON object with the fields to change', [{ path: '', message: 'expected an object' }]);
+    if (!patch || typeof patch !== 'object' || Array.isArray(patch))
+      throw problem('validation_failed', 'send a JSON object with the fields to change', [{ path: '', message: 'expected an object' }]);
     const current = await load(teamId, c.req.param('id'));
     // Merge onto the stored input and validate the whole again: a PATCH can never leave a
     // schedule that a POST would refuse. null removes an optional field.
-    const merged: Record<string, unknown> = { ...current.template, ...Object.fromEntries(SCHEDULE_FIELDS.map((k) => [k, current[k] ?? undefined])) };
+    const merged: Record<string, unknown> = {
+      ...current.template,
+      ...Object.fromEntries(SCHEDULE_FIELDS.map((k) => [k, current[k] ?? undefined])),
+    };
     for (const [k, v] of Object.entries(patch)) {
       if (v === null) delete merged[k];
       else merged[k] = v;
@@ -135,7 +139,16 @@ export function scheduleRoutes(deps: { sql: Sql; maxBodyBytes: number; checkTarg
     const task = taskForTick(s as { id: string; team_id: string; template: any }, null);
     const rows = await insertTasks(sql, [task]);
     const r = rows.get(task.id)!;
-    return c.json({ id: r.id, status: displayStatus('pending', r.run_at), run_at: r.run_at.toISOString(), created_at: r.created_at.toISOString(), schedule_id: s.id }, 202);
+    return c.json(
+      {
+        id: r.id,
+        status: displayStatus('pending', r.run_at),
+        run_at: r.run_at.toISOString(),
+        created_at: r.created_at.toISOString(),
+        schedule_id: s.id,
+      },
+      202,
+    );
   });
 
   return app;

@@ -1,13 +1,14 @@
 // Runs the gateway: the Hono app on Node's HTTP server. Stateless; run as many as you like.
-import { serve } from '@hono/node-server';
+
 import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
 import type { Config } from '../shared/config.ts';
 import { createSql } from '../shared/db.ts';
 import { createLogger } from '../shared/logger.ts';
+import { createTargetPolicy } from '../shared/targets.ts';
 import { createApp } from './app.ts';
 import { createEnqueueBatcher } from './enqueue-batcher.ts';
 import { createGatewayLimits } from './rate-limit.ts';
-import { createTargetPolicy } from '../shared/targets.ts';
 
 export async function startGateway(config: Config & { databaseUrl: string }) {
   const logger = createLogger('gateway', config.logLevel);
@@ -19,7 +20,15 @@ export async function startGateway(config: Config & { databaseUrl: string }) {
   // enqueue INSERTs in the main pool (4: enough for ≈10k upserts/s on this machine).
   const limiterSql = createSql(config.databaseUrl, { max: 4, name: 'posthorn-ratelimit' });
   const limits = createGatewayLimits({ sql: limiterSql, defaultLimit: config.rateLimit });
-  const app = createApp({ sql, batcher, logger, maxBodyBytes: config.maxBodyBytes, checkTarget: policy.checkUrl, limits, operatorToken: config.operatorToken });
+  const app = createApp({
+    sql,
+    batcher,
+    logger,
+    maxBodyBytes: config.maxBodyBytes,
+    checkTarget: policy.checkUrl,
+    limits,
+    operatorToken: config.operatorToken,
+  });
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

@@ -5,7 +5,7 @@
 import { Hono } from 'hono';
 import type { Sql } from '../shared/db.ts';
 import { problem } from '../shared/errors.ts';
-import { requireRole, type AuthEnv } from './auth.ts';
+import { type AuthEnv, requireRole } from './auth.ts';
 
 export const PREVIOUS_KEY_TTL = '24 hours';
 

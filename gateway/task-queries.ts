@@ -1,12 +1,12 @@
 // Reads and state changes of one team's tasks. Every query names team_id: another team's id
 // is simply not found (404, never 403: no existence leak).
+
+import type { Sql } from '../shared/db.ts';
 import { isUuid } from '../shared/ids.ts';
 import { displayStatus, TASK_NOTIFY_CHANNEL } from '../shared/tasks.ts';
-import type { Sql } from '../shared/db.ts';
 import { iso } from './http.ts';
 
 type Row = Record<string, any>;
-
 
 export function attemptView(a: Row, withBody = true) {
   return {
@@ -77,9 +77,13 @@ export function decodeCursor(cursor: string): string | null {
 
 export async function listTasks(sql: Sql, teamId: string, f: ListFilter & { after?: string }) {
   const statusCond =
-    f.status === 'scheduled' ? sql`and t.status = 'pending' and t.run_at > now()`
-    : f.status === 'pending' ? sql`and t.status = 'pending' and t.run_at <= now()`
-    : f.status ? sql`and t.status = ${f.status}` : sql``;
+    f.status === 'scheduled'
+      ? sql`and t.status = 'pending' and t.run_at > now()`
+      : f.status === 'pending'
+        ? sql`and t.status = 'pending' and t.run_at <= now()`
+        : f.status
+          ? sql`and t.status = ${f.status}`
+          : sql``;
   const rows = await sql`
     select t.*, (select to_jsonb(a) from task_attempts a where a.task_id = t.id order by a.attempt desc limit 1) as last_attempt
     from tasks t

@@ -1,10 +1,10 @@
 // /api/v1/queue and /api/v1/tasks (API.md §4).
-import { Hono, type Context } from 'hono';
-import { problem, ProblemError, type FieldError } from '../shared/errors.ts';
-import { batchInputSchema, listTasksQuerySchema, taskInputSchema, type TaskInput } from '../shared/schemas.ts';
-import { buildTask, displayStatus, insertTasks, requestHash, taskTraceparent, type NewTask } from '../shared/tasks.ts';
+import { type Context, Hono } from 'hono';
 import type { Sql } from '../shared/db.ts';
-import { requireRole, type AuthEnv } from './auth.ts';
+import { type FieldError, ProblemError, problem } from '../shared/errors.ts';
+import { batchInputSchema, listTasksQuerySchema, type TaskInput, taskInputSchema } from '../shared/schemas.ts';
+import { buildTask, displayStatus, insertTasks, type NewTask, requestHash, taskTraceparent } from '../shared/tasks.ts';
+import { type AuthEnv, requireRole } from './auth.ts';
 import type { EnqueueBatcher } from './enqueue-batcher.ts';
 import { deadlineSignal, parseOrThrow, readJson } from './http.ts';
 import { attemptView, cancelTask, decodeCursor, getTask, listAttempts, listTasks, replayTask, taskView } from './task-queries.ts';
@@ -118,7 +118,9 @@ export function taskRoutes(deps: TaskRouteDeps) {
     if (headerKey !== undefined && raw && typeof raw === 'object' && !Array.isArray(raw)) {
       const fieldKey = (raw as Record<string, unknown>).idempotency_key;
       if (fieldKey !== undefined && fieldKey !== headerKey) {
-        throw problem('validation_failed', 'the Idempotency-Key header and idempotency_key differ', [{ path: 'idempotency_key', message: 'differs from the Idempotency-Key header' }]);
+        throw problem('validation_failed', 'the Idempotency-Key header and idempotency_key differ', [
+          { path: 'idempotency_key', message: 'differs from the Idempotency-Key header' },
+        ]);
       }
       (raw as Record<string, unknown>).idempotency_key = headerKey;
     }
@@ -156,7 +158,9 @@ export function taskRoutes(deps: TaskRouteDeps) {
     }
     const keys = tasks.map((t) => t.idempotency_key).filter(Boolean);
     if (new Set(keys).size !== keys.length) {
-      throw problem('validation_failed', 'an idempotency key appears twice in the batch', [{ path: 'tasks', message: 'duplicate idempotency_key' }]);
+      throw problem('validation_failed', 'an idempotency key appears twice in the batch', [
+        { path: 'tasks', message: 'duplicate idempotency_key' },
+      ]);
     }
     const stored = await storeAtomically(tasks, deadlineSignal(c));
     return c.json({ tasks: stored.map(({ id, status, run_at }) => ({ id, status, run_at })) }, 202);
@@ -165,7 +169,8 @@ export function taskRoutes(deps: TaskRouteDeps) {
   app.get('/tasks', async (c) => {
     const q = parseOrThrow(listTasksQuerySchema, c.req.query());
     const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
-    if (after === null) throw problem('validation_failed', 'cursor is not one this API gave out', [{ path: 'cursor', message: 'invalid cursor' }]);
+    if (after === null)
+      throw problem('validation_failed', 'cursor is not one this API gave out', [{ path: 'cursor', message: 'invalid cursor' }]);
     const page = await listTasks(sql, c.get('principal').teamId, { ...q, after });
     return c.json({ data: page.data.map((t) => taskView(t)), next_cursor: page.next_cursor });
   });
@@ -201,4 +206,3 @@ export function taskRoutes(deps: TaskRouteDeps) {
 
   return app;
 }
-

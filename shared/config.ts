@@ -3,9 +3,7 @@
 import { z } from 'zod';
 import { parseAllowlist } from './targets.ts';
 
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no', '']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -47,7 +45,11 @@ const envSchema = z.object({
       }
     }),
   // "off": no per-key limit except teams' own (the failed-authentication limit stays on).
-  POSTHORN_RATE_LIMIT: z.literal('off').transform(() => null).or(rateLimitSchema).prefault('500/1s'),
+  POSTHORN_RATE_LIMIT: z
+    .literal('off')
+    .transform(() => null)
+    .or(rateLimitSchema)
+    .prefault('500/1s'),
   POSTHORN_MAX_BODY_BYTES: int(1024, 64 * 1024 * 1024).default(1_048_576),
   POSTHORN_LEASE_MS: int(500, 24 * 3_600_000).default(30_000),
   POSTHORN_POLL_INTERVAL_MS: int(10, 60_000).default(1000),

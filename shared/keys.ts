@@ -2,8 +2,8 @@
 // shown once, when it is made. SHA-256 (not a slow KDF) is right here: the key is random and
 // long, so there is nothing to brute-force, and auth stays one index lookup per request.
 import { createHash } from 'node:crypto';
-import { randomBase62, uuidv7 } from './ids.ts';
 import type { Sql } from './db.ts';
+import { randomBase62, uuidv7 } from './ids.ts';
 
 export type Role = 'read' | 'write' | 'admin';
 export const ROLES: Role[] = ['read', 'write', 'admin'];

@@ -1,6 +1,6 @@
 // pino JSON lines. Keys, tokens and secrets never reach a log line: the redaction list
 // covers the places they could travel (request headers, config), and code never logs raw keys.
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 
 export type { Logger };
 

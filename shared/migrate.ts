@@ -2,8 +2,8 @@
 // transaction. A session advisory lock serialises concurrent migrators (several
 // `posthorn migrate` or `start` at once) so each file runs exactly once.
 import { readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Sql } from './db.ts';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations/', import.meta.url));

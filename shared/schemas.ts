@@ -1,8 +1,8 @@
 // The request schemas: they validate every request and generate /openapi.json, so the
 // contract and the checks cannot drift apart.
 import { z } from 'zod';
-import { parseDelay } from './duration.ts';
 import { cronProblem, timezoneProblem } from './cron.ts';
+import { parseDelay } from './duration.ts';
 
 export const MAX_DELAY_MS = 365 * 24 * 3_600_000;
 export const MAX_HEADERS = 64;
@@ -19,40 +19,50 @@ export function headerNameProblem(name: string): string | null {
   return null;
 }
 
-const headersSchema = z
-  .record(z.string().max(256), z.string().max(8192))
-  .superRefine((h, ctx) => {
-    const names = Object.keys(h);
-    if (names.length > MAX_HEADERS) ctx.addIssue({ code: 'custom', message: `at most ${MAX_HEADERS} headers` });
-    const seen = new Set<string>();
-    for (const name of names) {
-      const why = headerNameProblem(name);
-      if (why) ctx.addIssue({ code: 'custom', path: [name], message: `header "${name}" ${why}` });
-      if (/[\r\n\0]/.test(h[name]!)) ctx.addIssue({ code: 'custom', path: [name], message: 'header values may not contain CR, LF or NUL' });
-      if (seen.has(name.toLowerCase())) ctx.addIssue({ code: 'custom', path: [name], message: 'header given twice' });
-      seen.add(name.toLowerCase());
-    }
-  });
-
-export const httpUrl = z.string().max(4096).superRefine((raw, ctx) => {
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    ctx.addIssue({ code: 'custom', message: 'is not a valid URL' });
-    return;
+const headersSchema = z.record(z.string().max(256), z.string().max(8192)).superRefine((h, ctx) => {
+  const names = Object.keys(h);
+  if (names.length > MAX_HEADERS) ctx.addIssue({ code: 'custom', message: `at most ${MAX_HEADERS} headers` });
+  const seen = new Set<string>();
+  for (const name of names) {
+    const why = headerNameProblem(name);
+    if (why) ctx.addIssue({ code: 'custom', path: [name], message: `header "${name}" ${why}` });
+    if (/[\r\n\0]/.test(h[name]!)) ctx.addIssue({ code: 'custom', path: [name], message: 'header values may not contain CR, LF or NUL' });
+    if (seen.has(name.toLowerCase())) ctx.addIssue({ code: 'custom', path: [name], message: 'header given twice' });
+    seen.add(name.toLowerCase());
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: 'scheme must be http or https' });
-  if (u.username || u.password) ctx.addIssue({ code: 'custom', message: 'credentials in the URL are not allowed; send an authorization header' });
 });
+
+export const httpUrl = z
+  .string()
+  .max(4096)
+  .superRefine((raw, ctx) => {
+    let u: URL;
+    try {
+      u = new URL(raw);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'is not a valid URL' });
+      return;
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: 'scheme must be http or https' });
+    if (u.username || u.password)
+      ctx.addIssue({ code: 'custom', message: 'credentials in the URL are not allowed; send an authorization header' });
+  });
 
 export const retrySchema = z
   .strictObject({
     max_retries: z.number().int().min(0).max(100).default(3),
     min_backoff_ms: z.number().int().min(0).max(86_400_000).default(1000),
-    max_backoff_ms: z.number().int().min(0).max(7 * 86_400_000).default(3_600_000),
+    max_backoff_ms: z
+      .number()
+      .int()
+      .min(0)
+      .max(7 * 86_400_000)
+      .default(3_600_000),
   })
-  .refine((r) => r.min_backoff_ms <= r.max_backoff_ms, { message: 'min_backoff_ms must not exceed max_backoff_ms', path: ['min_backoff_ms'] });
+  .refine((r) => r.min_backoff_ms <= r.max_backoff_ms, {
+    message: 'min_backoff_ms must not exceed max_backoff_ms',
+    path: ['min_backoff_ms'],
+  });
 
 const delaySchema = z.union([z.number().int().min(0), z.string().max(32)]).superRefine((d, ctx) => {
   const ms = parseDelay(d);
@@ -61,7 +71,12 @@ const delaySchema = z.union([z.number().int().min(0), z.string().max(32)]).super
 });
 
 export const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'] as const;
-const name = (max: number) => z.string().min(1).max(max).regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]*$/, 'letters, digits and _ . : - only');
+const name = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]*$/, 'letters, digits and _ . : - only');
 
 // What a task asks for, without timing: shared by tasks and by schedules' templates.
 const requestFields = {
@@ -91,21 +106,29 @@ export const taskInputSchema = z
     idempotency_key: z.string().min(1).max(256).optional(),
   })
   .superRefine((t, ctx) => {
-    if (t.delay !== undefined && t.run_at !== undefined) ctx.addIssue({ code: 'custom', path: ['run_at'], message: 'give delay or run_at, not both' });
-    if (t.run_at !== undefined && Date.parse(t.run_at) - Date.now() > MAX_DELAY_MS) ctx.addIssue({ code: 'custom', path: ['run_at'], message: 'at most 365 days ahead' });
+    if (t.delay !== undefined && t.run_at !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['run_at'], message: 'give delay or run_at, not both' });
+    if (t.run_at !== undefined && Date.parse(t.run_at) - Date.now() > MAX_DELAY_MS)
+      ctx.addIssue({ code: 'custom', path: ['run_at'], message: 'at most 365 days ahead' });
     refuseBodyWithoutPayloadMethod(t, ctx);
   });
 
 export type TaskInput = z.output<typeof taskInputSchema>;
 
-const cronSchema = z.string().max(256).superRefine((c, ctx) => {
-  const why = cronProblem(c);
-  if (why) ctx.addIssue({ code: 'custom', message: why });
-});
-const timezoneSchema = z.string().max(64).superRefine((tz, ctx) => {
-  const why = timezoneProblem(tz);
-  if (why) ctx.addIssue({ code: 'custom', message: why });
-});
+const cronSchema = z
+  .string()
+  .max(256)
+  .superRefine((c, ctx) => {
+    const why = cronProblem(c);
+    if (why) ctx.addIssue({ code: 'custom', message: why });
+  });
+const timezoneSchema = z
+  .string()
+  .max(64)
+  .superRefine((tz, ctx) => {
+    const why = timezoneProblem(tz);
+    if (why) ctx.addIssue({ code: 'custom', message: why });
+  });
 
 export const scheduleInputSchema = z
   .strictObject({

@@ -51,16 +51,18 @@ const RANGE_LABELS: Record<string, string> = {
 
 // ipaddr.js lumps documentation, benchmarking and other blocks into 'reserved'; these give a
 // clearer reason. Only used for wording: the whole 'reserved' range is denied either way.
-const RESERVED_DETAIL: [Cidr, string][] = ([
-  ['192.0.2.0/24', 'a documentation address'],
-  ['198.51.100.0/24', 'a documentation address'],
-  ['203.0.113.0/24', 'a documentation address'],
-  ['2001:db8::/32', 'a documentation address'],
-  ['3fff::/20', 'a documentation address'],
-  ['198.18.0.0/15', 'a benchmarking address'],
-  ['192.0.0.0/24', 'an IETF protocol assignment address'],
-  ['192.88.99.0/24', 'a 6to4 relay anycast address'],
-] as const).map(([cidr, label]) => [ipaddr.parseCIDR(cidr), label]);
+const RESERVED_DETAIL: [Cidr, string][] = (
+  [
+    ['192.0.2.0/24', 'a documentation address'],
+    ['198.51.100.0/24', 'a documentation address'],
+    ['203.0.113.0/24', 'a documentation address'],
+    ['2001:db8::/32', 'a documentation address'],
+    ['3fff::/20', 'a documentation address'],
+    ['198.18.0.0/15', 'a benchmarking address'],
+    ['192.0.0.0/24', 'an IETF protocol assignment address'],
+    ['192.88.99.0/24', 'a 6to4 relay anycast address'],
+  ] as const
+).map(([cidr, label]) => [ipaddr.parseCIDR(cidr), label]);
 
 const GLOBAL_UNICAST_V6 = ipaddr.parseCIDR('2000::/3');
 const NAT64_WELL_KNOWN = ipaddr.parseCIDR('64:ff9b::/96');
@@ -80,8 +82,10 @@ function inCidr(addr: Address, [net, bits]: Cidr): boolean {
 function parseIp(text: string): Address {
   if (isIP(text) === 4) return ipaddr.IPv4.parse(text);
   const [addr = '', zone] = text.split('%');
-  const hex = addr.replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_, a, b, c, d) =>
-    `${((+a << 8) | +b).toString(16)}:${((+c << 8) | +d).toString(16)}`);
+  const hex = addr.replace(
+    /(\d+)\.(\d+)\.(\d+)\.(\d+)$/,
+    (_, a, b, c, d) => `${((+a << 8) | +b).toString(16)}:${((+c << 8) | +d).toString(16)}`,
+  );
   return ipaddr.IPv6.parse(zone === undefined ? hex : `${hex}%${zone}`);
 }
 
@@ -198,11 +202,11 @@ function buildAllowlist(entries: string[]): Allowlist {
     if (entry.includes('/')) {
       const [ip = '', bits = ''] = entry.split('/');
       list.cidrs.push([parseIp(ip), Number(bits)]);
-    }
-    else if (isIP(entry)) {
+    } else if (isIP(entry)) {
       const addr = parseIp(entry);
       list.cidrs.push([addr, addr.kind() === 'ipv4' ? 32 : 128]);
-    } else if (entry.startsWith('*.')) list.suffixes.push(entry.slice(1)); // keeps the dot: ".corp.example"
+    } else if (entry.startsWith('*.'))
+      list.suffixes.push(entry.slice(1)); // keeps the dot: ".corp.example"
     else list.names.add(entry);
   }
   return list;
@@ -210,9 +214,7 @@ function buildAllowlist(entries: string[]): Allowlist {
 
 function allowlistHasAddress(list: Allowlist, addr: Address): boolean {
   // ::ffff:10.1.2.3 is how a dual-stack socket spells 10.1.2.3, so match both spellings.
-  const alt = addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress()
-    ? (addr as ipaddr.IPv6).toIPv4Address()
-    : undefined;
+  const alt = addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress() ? (addr as ipaddr.IPv6).toIPv4Address() : undefined;
   return list.cidrs.some((cidr) => inCidr(addr, cidr) || (alt !== undefined && inCidr(alt, cidr)));
 }
 

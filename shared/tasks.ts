@@ -1,11 +1,11 @@
 // A task from validated input to stored row, and from row back to the API's view. Shared by
 // the gateway (enqueue), the worker's callbacks and the scheduler: one insert path for all.
 import { createHash, randomBytes } from 'node:crypto';
+import type { Sql } from './db.ts';
 import { parseDelay } from './duration.ts';
 import { problem } from './errors.ts';
 import { uuidv7 } from './ids.ts';
 import type { TaskInput } from './schemas.ts';
-import type { Sql } from './db.ts';
 
 export type NewTask = {
   id: string;

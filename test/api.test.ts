@@ -53,7 +53,12 @@ describe('enqueue', () => {
   it('keeps a string body as given and applies defaults', async () => {
     const id = await h.enqueue({ url: target, body: 'plain <b>text</b>' });
     const t = await h.task(id);
-    expect(t).toMatchObject({ method: 'POST', body: 'plain <b>text</b>', timeout_ms: 30000, retry: { max_retries: 3, min_backoff_ms: 1000, max_backoff_ms: 3600000 } });
+    expect(t).toMatchObject({
+      method: 'POST',
+      body: 'plain <b>text</b>',
+      timeout_ms: 30000,
+      retry: { max_retries: 3, min_backoff_ms: 1000, max_backoff_ms: 3600000 },
+    });
   });
 
   it('delay and run_at make a scheduled task; a past run_at runs now', async () => {
@@ -159,7 +164,11 @@ describe('refusals: problem+json, nothing stored', () => {
     const r = await h.api('POST', '/api/v1/queue', undefined, { raw: `{"url":"${target}"}`, headers: { 'content-type': 'text/plain' } });
     expect(r.status).toBe(415);
     expect(r.body.code).toBe('unsupported_media_type');
-    const none = await h.app.request('/api/v1/queue', { method: 'POST', headers: { authorization: `Bearer ${h.team.keys.admin}` }, body: `{"url":"${target}"}` });
+    const none = await h.app.request('/api/v1/queue', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${h.team.keys.admin}` },
+      body: `{"url":"${target}"}`,
+    });
     expect(none.status).toBe(415);
   });
 
@@ -183,7 +192,10 @@ describe('refusals: problem+json, nothing stored', () => {
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/queue`;
     const headers = { authorization: `Bearer ${h.team.keys.admin}`, 'content-type': 'application/json' };
     // 20 headers of 8000 characters: each field is valid, only the request as a whole is too large.
-    const big = JSON.stringify({ url: target, headers: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`x-h${i}`, 'v'.repeat(8000)])) });
+    const big = JSON.stringify({
+      url: target,
+      headers: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`x-h${i}`, 'v'.repeat(8000)])),
+    });
     try {
       const before = await countTasks();
       const declared = await fetch(url, { method: 'POST', headers, body: big });
@@ -269,7 +281,12 @@ describe('idempotency', () => {
     expect(again.status).toBe(200);
     expect(again.headers.get('idempotent-replayed')).toBe('true');
     expect(again.body).toEqual(first.body);
-    const viaHeader = await h.api('POST', '/api/v1/queue', { url: target, body: { order: 123 } }, { headers: { 'Idempotency-Key': 'order-123' } });
+    const viaHeader = await h.api(
+      'POST',
+      '/api/v1/queue',
+      { url: target, body: { order: 123 } },
+      { headers: { 'Idempotency-Key': 'order-123' } },
+    );
     expect(viaHeader.status).toBe(200);
     expect(viaHeader.body.id).toBe(first.body.id);
 
@@ -349,7 +366,12 @@ describe('list, cancel, replay', () => {
     const [other] = await h.sql`insert into teams (slug, name) values ('other', 'Other') returning id`;
     const { createKey } = await import('../shared/keys.ts');
     const key = (await createKey(h.sql, String(other!.id), 'x', 'admin')).key;
-    for (const [m, p] of [['GET', `/api/v1/tasks/${id}`], ['GET', `/api/v1/tasks/${id}/attempts`], ['DELETE', `/api/v1/tasks/${id}`], ['POST', `/api/v1/tasks/${id}/replay`]] as const) {
+    for (const [m, p] of [
+      ['GET', `/api/v1/tasks/${id}`],
+      ['GET', `/api/v1/tasks/${id}/attempts`],
+      ['DELETE', `/api/v1/tasks/${id}`],
+      ['POST', `/api/v1/tasks/${id}/replay`],
+    ] as const) {
       expect((await h.api(m, p, undefined, { key })).status).toBe(404);
     }
     expect((await h.api('GET', '/api/v1/tasks', undefined, { key })).body.data).toEqual([]);

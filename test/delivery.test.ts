@@ -2,12 +2,12 @@
 // 127.0.0.1. Retries, outcomes, timeouts, delays, Retry-After, response capture, callbacks,
 // cancel and the lease guard.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHarness } from './helpers/harness.ts';
-import { startSink, type Behaviour } from './helpers/sink.ts';
-import { waitFor } from './helpers/net.ts';
 import { completeTasks } from '../worker/completer.ts';
-import { claimTasks } from '../worker/producer.ts';
 import { extendLeases, rescueExpiredLeases } from '../worker/leases.ts';
+import { claimTasks } from '../worker/producer.ts';
+import { startHarness } from './helpers/harness.ts';
+import { waitFor } from './helpers/net.ts';
+import { type Behaviour, startSink } from './helpers/sink.ts';
 
 let h: Awaited<ReturnType<typeof startHarness>>;
 let sink: Awaited<ReturnType<typeof startSink>>;
@@ -27,17 +27,25 @@ afterAll(async () => {
 
 const fast = { max_retries: 3, min_backoff_ms: 10, max_backoff_ms: 50 };
 const finished = (id: string, timeoutMs = 15_000) =>
-  waitFor(async () => {
-    const t = await h.task(id);
-    return ['succeeded', 'failed', 'canceled'].includes(t.status) ? t : null;
-  }, { timeoutMs, what: `task ${id} to finish` });
+  waitFor(
+    async () => {
+      const t = await h.task(id);
+      return ['succeeded', 'failed', 'canceled'].includes(t.status) ? t : null;
+    },
+    { timeoutMs, what: `task ${id} to finish` },
+  );
 const attempts = async (id: string) => (await h.api('GET', `/api/v1/tasks/${id}/attempts`)).body.data;
 const hits = (path: string) => sink.received.filter((r) => r.path.startsWith(path));
 
 describe('delivery', () => {
   it('sends the stored method, headers and body with the x-posthorn headers', async () => {
     const tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
-    const r = await h.api('POST', '/api/v1/queue', { url: `${sink.url}/basic?q=1`, method: 'PATCH', headers: { 'X-Tenant': '42' }, body: { user_id: '123' } }, { headers: { traceparent: tp } });
+    const r = await h.api(
+      'POST',
+      '/api/v1/queue',
+      { url: `${sink.url}/basic?q=1`, method: 'PATCH', headers: { 'X-Tenant': '42' }, body: { user_id: '123' } },
+      { headers: { traceparent: tp } },
+    );
     const id = r.body.id;
     const t = await finished(id);
     expect(t.status).toBe('succeeded');
@@ -63,7 +71,9 @@ describe('delivery', () => {
   });
 
   it('a target that fails twice then succeeds: 3 attempts recorded', async () => {
-    behaviours.set('/flaky', (_r, nth) => (nth <= 2 ? { status: 503, headers: { 'x-why': 'maintenance' }, body: `down ${nth}` } : { status: 201, body: 'created' }));
+    behaviours.set('/flaky', (_r, nth) =>
+      nth <= 2 ? { status: 503, headers: { 'x-why': 'maintenance' }, body: `down ${nth}` } : { status: 201, body: 'created' },
+    );
     const id = await h.enqueue({ url: `${sink.url}/flaky`, body: 'x', retry: fast });
     const t = await finished(id);
     expect(t.status).toBe('succeeded');
@@ -193,17 +203,33 @@ describe('delivery', () => {
     expect((await h.api('POST', `/api/v1/tasks/${id}/replay`)).status).toBe(202);
     await waitFor(async () => (await h.task(id)).status === 'succeeded', { what: 'replayed task to succeed' });
     const a = await attempts(id);
-    expect(a.map((x: any) => [x.attempt, x.status_code])).toEqual([[1, 400], [2, 200]]);
+    expect(a.map((x: any) => [x.attempt, x.status_code])).toEqual([
+      [1, 400],
+      [2, 200],
+    ]);
   });
 
   it('callback_url hears of the outcome as a task of its own; failure_callback_url only of failures', async () => {
     behaviours.set('/cb-fails', () => ({ status: 410 }));
-    const okId = await h.enqueue({ url: `${sink.url}/cb-ok`, callback_url: `${sink.url}/callback`, failure_callback_url: `${sink.url}/on-failure` });
-    const badId = await h.enqueue({ url: `${sink.url}/cb-fails`, callback_url: `${sink.url}/callback`, failure_callback_url: `${sink.url}/on-failure` });
+    const okId = await h.enqueue({
+      url: `${sink.url}/cb-ok`,
+      callback_url: `${sink.url}/callback`,
+      failure_callback_url: `${sink.url}/on-failure`,
+    });
+    const badId = await h.enqueue({
+      url: `${sink.url}/cb-fails`,
+      callback_url: `${sink.url}/callback`,
+      failure_callback_url: `${sink.url}/on-failure`,
+    });
     await waitFor(() => hits('/callback').length === 2 && hits('/on-failure').length === 1, { what: 'callbacks' });
     const bodies = hits('/callback').map((r) => JSON.parse(r.body));
     const ok = bodies.find((b) => b.task_id === okId);
-    expect(ok).toMatchObject({ task_id: okId, status: 'succeeded', attempts: 1, last_attempt: { attempt: 1, outcome: 'success', status_code: 200 } });
+    expect(ok).toMatchObject({
+      task_id: okId,
+      status: 'succeeded',
+      attempts: 1,
+      last_attempt: { attempt: 1, outcome: 'success', status_code: 200 },
+    });
     expect(bodies.find((b) => b.task_id === badId)).toMatchObject({ status: 'failed', last_attempt: { status_code: 410 } });
     expect(JSON.parse(hits('/on-failure')[0]!.body).task_id).toBe(badId);
     const list = await h.api('GET', '/api/v1/tasks?label=callback');
@@ -243,14 +269,29 @@ describe('leases', () => {
       const [rerun] = await claimTasks(h.sql, { workerId: 'live', limit: 1, leaseMs: 60_000 });
       expect(rerun!.attempts).toBe(2);
       const now = new Date();
-      const result = { outcome: 'http_error' as const, statusCode: 500, responseHeaders: null, responseBody: 'late', responseEncoding: null, responseTruncated: false, error: 'HTTP 500', startedAt: now, finishedAt: now };
+      const result = {
+        outcome: 'http_error' as const,
+        statusCode: 500,
+        responseHeaders: null,
+        responseBody: 'late',
+        responseEncoding: null,
+        responseTruncated: false,
+        error: 'HTTP 500',
+        startedAt: now,
+        finishedAt: now,
+      };
       const [late] = await completeTasks(h.sql, [{ task: claimed!, result, plan: { status: 'failed' } }]);
       expect(late!.written).toBe(false);
       expect((await h.task(id)).status).toBe('running');
-      const [live] = await completeTasks(h.sql, [{ task: rerun!, result: { ...result, outcome: 'success', statusCode: 200, error: null }, plan: { status: 'succeeded' } }]);
+      const [live] = await completeTasks(h.sql, [
+        { task: rerun!, result: { ...result, outcome: 'success', statusCode: 200, error: null }, plan: { status: 'succeeded' } },
+      ]);
       expect(live).toEqual({ written: true, status: 'succeeded' });
       const a = await attempts(id);
-      expect(a.map((x: any) => [x.attempt, x.outcome])).toEqual([[1, 'network_error'], [2, 'success']]);
+      expect(a.map((x: any) => [x.attempt, x.outcome])).toEqual([
+        [1, 'network_error'],
+        [2, 'success'],
+      ]);
       expect(a[0].error).toMatch(/lease expired/);
     } finally {
       await h.worker!.producer.start();

@@ -4,8 +4,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Agent, fetch, request } from 'undici';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTargetPolicy } from '../shared/targets.ts';
 import { createSafeDispatcher, findBlockedError, isBlockedError, type Resolver } from '../worker/dispatcher.ts';
 

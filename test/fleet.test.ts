@@ -5,8 +5,8 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startHarness } from './helpers/harness.ts';
 import { waitFor } from './helpers/net.ts';
-import { killAll, spawnPosthorn, type Proc } from './helpers/proc.ts';
-import { startSink, type Received } from './helpers/sink.ts';
+import { killAll, type Proc, spawnPosthorn } from './helpers/proc.ts';
+import { type Received, startSink } from './helpers/sink.ts';
 
 const LEASE_MS = 2000;
 
@@ -81,7 +81,11 @@ describe('worker fleet (separate processes)', () => {
       const seen = new Set(sink.received.map((r) => r.headers['x-posthorn-task-id']));
       return held.filter((r) => seen.has(r.id)).length;
     };
-    await waitFor(async () => (await victimInFlight()) >= 20, { timeoutMs: 15_000, intervalMs: 10, what: 'the victim to have requests in flight' });
+    await waitFor(async () => (await victimInFlight()) >= 20, {
+      timeoutMs: 15_000,
+      intervalMs: 10,
+      what: 'the victim to have requests in flight',
+    });
     a.proc.kill('SIGKILL');
     const killedAt = Date.now();
     expect((await a.exited).signal).toBe('SIGKILL');
@@ -92,7 +96,11 @@ describe('worker fleet (separate processes)', () => {
 
     // Lease 2 s, then the leader's rescuer (the survivor; elected anew if the victim led), then
     // one poll: well within 20 s.
-    await waitFor(async () => (await statusCounts(h)).succeeded === 500, { timeoutMs: 20_000, intervalMs: 200, what: 'every task to succeed' });
+    await waitFor(async () => (await statusCounts(h)).succeeded === 500, {
+      timeoutMs: 20_000,
+      intervalMs: 200,
+      what: 'every task to succeed',
+    });
     const finishedIn = Date.now() - killedAt;
     expect(await statusCounts(h)).toEqual({ succeeded: 500 });
     expect(b.proc.exitCode).toBeNull(); // the survivor did all of that
@@ -121,7 +129,10 @@ describe('worker fleet (separate processes)', () => {
     expect(byTask.size).toBe(500);
     for (const [id, list] of byTask) {
       // Attempts are numbered 1..n without gaps, and exactly the last one succeeded.
-      expect(list.map((x) => x.attempt), id).toEqual(list.map((_, i) => i + 1));
+      expect(
+        list.map((x) => x.attempt),
+        id,
+      ).toEqual(list.map((_, i) => i + 1));
       expect(list.filter((x) => x.outcome === 'success').length, id).toBe(1);
       expect(list.at(-1)!.outcome, id).toBe('success');
       if (!rescued.has(id)) expect(list.length, id).toBe(1);
@@ -161,7 +172,8 @@ describe('worker fleet (separate processes)', () => {
     const holders = new Set<string>();
     await waitFor(
       async () => {
-        for (const r of await h.sql`select distinct locked_by from tasks where status = 'running'`) holders.add(String(r.locked_by).split(':')[1]!);
+        for (const r of await h.sql`select distinct locked_by from tasks where status = 'running'`)
+          holders.add(String(r.locked_by).split(':')[1]!);
         return (await statusCounts(h)).succeeded === 400;
       },
       { timeoutMs: 20_000, intervalMs: 50, what: 'every task to succeed' },
@@ -174,7 +186,8 @@ describe('worker fleet (separate processes)', () => {
     expect([...perTask.values()].every((n) => n === 1)).toBe(true);
     expect(new Set(perTask.keys())).toEqual(new Set(ids));
     expect(sink.received.every((r) => r.headers['x-posthorn-attempt'] === '1')).toBe(true);
-    const [{ n: attemptRows }] = await h.sql`select count(*)::int as n from task_attempts where team_id = ${h.team.teamId} and outcome = 'success' and attempt = 1`;
+    const [{ n: attemptRows }] =
+      await h.sql`select count(*)::int as n from task_attempts where team_id = ${h.team.teamId} and outcome = 'success' and attempt = 1`;
     expect(attemptRows).toBe(400);
 
     expect(holders).toEqual(new Set(workers.map((w) => String(w.pid))));

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { LEADER_LOCK } from '../worker/elector.ts';
 import { startHarness } from './helpers/harness.ts';
 import { waitFor } from './helpers/net.ts';
-import { baseEnv, killAll, spawnPosthorn, type Proc } from './helpers/proc.ts';
+import { baseEnv, killAll, type Proc, spawnPosthorn } from './helpers/proc.ts';
 import { startSink } from './helpers/sink.ts';
 
 const FAILOVER_BOUND_MS = 10_000; // issue #3: another worker takes over within 10 s
@@ -70,15 +70,19 @@ it('ticks keep coming through repeated leader kills, each tick exactly once', as
     killed.push(pid);
     workers.delete(pid);
     spawnWorker(); // keep three
-    const next = await waitFor(async () => {
-      const p = await leaderPid();
-      return p && p !== pid ? p : null;
-    }, { what: 'a new leader', timeoutMs: FAILOVER_BOUND_MS });
+    const next = await waitFor(
+      async () => {
+        const p = await leaderPid();
+        return p && p !== pid ? p : null;
+      },
+      { what: 'a new leader', timeoutMs: FAILOVER_BOUND_MS },
+    );
     expect(next).not.toBe(pid);
   }
   await new Promise((res) => setTimeout(res, 2500)); // ticks after the last failover
 
-  const ticks = await h.sql`select scheduled_for from tasks where schedule_id = ${scheduleId} and scheduled_for is not null order by scheduled_for`;
+  const ticks =
+    await h.sql`select scheduled_for from tasks where schedule_id = ${scheduleId} and scheduled_for is not null order by scheduled_for`;
   const times = ticks.map((t) => (t.scheduled_for as Date).getTime());
   expect(new Set(times).size).toBe(times.length); // no tick twice
   expect(times.length).toBeGreaterThanOrEqual(8);
@@ -87,10 +91,13 @@ it('ticks keep coming through repeated leader kills, each tick exactly once', as
   expect(killed).toHaveLength(KILLS);
 
   // Every tick's task is delivered (tasks held by a killed worker come back after the 2 s lease).
-  await waitFor(async () => {
-    const [row] = await h.sql`select count(*)::int as n from tasks where schedule_id = ${scheduleId} and status <> 'succeeded'`;
-    return row!.n === 0;
-  }, { what: 'every tick delivered', timeoutMs: 20_000 });
+  await waitFor(
+    async () => {
+      const [row] = await h.sql`select count(*)::int as n from tasks where schedule_id = ${scheduleId} and status <> 'succeeded'`;
+      return row!.n === 0;
+    },
+    { what: 'every tick delivered', timeoutMs: 20_000 },
+  );
   const delivered = new Set(sink.received.map((r) => r.headers['x-posthorn-task-id']));
   expect(delivered.size).toBeGreaterThanOrEqual(times.length);
 });

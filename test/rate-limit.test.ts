@@ -5,7 +5,7 @@
 // address is throttled after 20 failures while a valid key from that address still works.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDb, type TestDb } from './helpers/db.ts';
-import { spawnGateway, type Gateway, type HttpResponse } from './helpers/gateway.ts';
+import { type Gateway, type HttpResponse, spawnGateway } from './helpers/gateway.ts';
 import { waitFor } from './helpers/net.ts';
 import { killAll } from './helpers/proc.ts';
 
@@ -40,7 +40,11 @@ async function burst(n: number, inFlight: number, send: (gw: Gateway, i: number)
 beforeAll(async () => {
   db = await createTestDb();
   // A default far above what these tests send: only the limits they set bite.
-  gws = await Promise.all([0, 1].map(() => spawnGateway(db.url, { POSTHORN_OPERATOR_TOKEN: OPERATOR, POSTHORN_RATE_LIMIT: '100000/1s', POSTHORN_LOG_LEVEL: 'warn' })));
+  gws = await Promise.all(
+    [0, 1].map(() =>
+      spawnGateway(db.url, { POSTHORN_OPERATOR_TOKEN: OPERATOR, POSTHORN_RATE_LIMIT: '100000/1s', POSTHORN_LOG_LEVEL: 'warn' }),
+    ),
+  );
 });
 
 afterAll(async () => {
@@ -53,7 +57,9 @@ describe('per-key limit shared by two gateways', () => {
   it('a burst across both gateways gets the configured 60 per window through, then 429 with Retry-After and RateLimit-*', async () => {
     // A 20 s window: the whole burst falls inside one window even on a slow machine.
     const key = await newTeam('burst', '60/20s');
-    const rs = await burst(180, 12, (gw, i) => gw.request('POST', '/api/v1/queue', { key, body: { url: target, delay: '1h', label: `b${i}` } }));
+    const rs = await burst(180, 12, (gw, i) =>
+      gw.request('POST', '/api/v1/queue', { key, body: { url: target, delay: '1h', label: `b${i}` } }),
+    );
     const ok = rs.filter((r) => r.status === 202);
     const limited = rs.filter((r) => r.status === 429);
     expect(ok.length + limited.length).toBe(180);

@@ -67,8 +67,17 @@ describe('planNext', () => {
     expect(planNext({ outcome: 'http_error', statusCode: 500 }, 3, policy, now, r)).toEqual({ status: 'retrying', delayMs: 2000 });
   });
   it('Retry-After on 429 and 503 wins over backoff, capped at max_backoff_ms; ignored on 500', () => {
-    expect(planNext({ outcome: 'http_error', statusCode: 429, retryAfter: '7' }, 1, policy, now, r)).toEqual({ status: 'retrying', delayMs: 7000 });
-    expect(planNext({ outcome: 'http_error', statusCode: 503, retryAfter: '99999' }, 1, policy, now, r)).toEqual({ status: 'retrying', delayMs: 3_600_000 });
-    expect(planNext({ outcome: 'http_error', statusCode: 500, retryAfter: '7' }, 1, policy, now, r)).toEqual({ status: 'retrying', delayMs: 500 });
+    expect(planNext({ outcome: 'http_error', statusCode: 429, retryAfter: '7' }, 1, policy, now, r)).toEqual({
+      status: 'retrying',
+      delayMs: 7000,
+    });
+    expect(planNext({ outcome: 'http_error', statusCode: 503, retryAfter: '99999' }, 1, policy, now, r)).toEqual({
+      status: 'retrying',
+      delayMs: 3_600_000,
+    });
+    expect(planNext({ outcome: 'http_error', statusCode: 500, retryAfter: '7' }, 1, policy, now, r)).toEqual({
+      status: 'retrying',
+      delayMs: 500,
+    });
   });
 });

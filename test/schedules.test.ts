@@ -4,12 +4,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { latestTickAtOrBefore, nextTick } from '../shared/cron.ts';
 import { enqueueDueTicks } from '../worker/scheduler.ts';
 import { startHarness } from './helpers/harness.ts';
-import { startSink } from './helpers/sink.ts';
 import { waitFor } from './helpers/net.ts';
+import { startSink } from './helpers/sink.ts';
 
 let h: Awaited<ReturnType<typeof startHarness>>;
 let sink: Awaited<ReturnType<typeof startSink>>;
-let failing = new Set<string>();
+const failing = new Set<string>();
 
 beforeAll(async () => {
   h = await startHarness({ worker: { workerConcurrency: 8, metricsPort: 0 } });
@@ -46,7 +46,11 @@ describe('validation', () => {
   });
 
   it('unknown fields, a bad url and a missing name are refused; nothing is stored', async () => {
-    for (const body of [{ name: 'x', cron: '* * * * *', url: sink.url, colour: 1 }, { name: 'x', cron: '* * * * *', url: 'ftp://x' }, { cron: '* * * * *', url: sink.url }]) {
+    for (const body of [
+      { name: 'x', cron: '* * * * *', url: sink.url, colour: 1 },
+      { name: 'x', cron: '* * * * *', url: 'ftp://x' },
+      { cron: '* * * * *', url: sink.url },
+    ]) {
       expect((await create(body)).status).toBe(400);
     }
     expect((await h.sql`select count(*)::int as n from schedules`)[0]!.n).toBe(0);
@@ -55,9 +59,25 @@ describe('validation', () => {
 
 describe('lifecycle', () => {
   it('creates with next_run_at in its zone; 6 fields run every second until paused; resume restarts', async () => {
-    const r = await create({ name: 'every-second', cron: '* * * * * *', timezone: 'Europe/Oslo', url: `${sink.url}/tick`, body: { hello: 'cron' } });
+    const r = await create({
+      name: 'every-second',
+      cron: '* * * * * *',
+      timezone: 'Europe/Oslo',
+      url: `${sink.url}/tick`,
+      body: { hello: 'cron' },
+    });
     expect(r.status).toBe(201);
-    expect(r.body).toMatchObject({ name: 'every-second', cron: '* * * * * *', timezone: 'Europe/Oslo', paused: false, url: `${sink.url}/tick`, method: 'POST', body: { hello: 'cron' }, consecutive_failures: 0, last_run_at: null });
+    expect(r.body).toMatchObject({
+      name: 'every-second',
+      cron: '* * * * * *',
+      timezone: 'Europe/Oslo',
+      paused: false,
+      url: `${sink.url}/tick`,
+      method: 'POST',
+      body: { hello: 'cron' },
+      consecutive_failures: 0,
+      last_run_at: null,
+    });
     expect(Date.parse(r.body.next_run_at) - Date.now()).toBeLessThanOrEqual(1000);
     const id = r.body.id;
     await waitFor(() => hits('/tick').length >= 3, { what: '3 ticks delivered' });
@@ -101,7 +121,9 @@ describe('lifecycle', () => {
     const { body } = await create({ name: 'flaky', cron: '0 0 1 1 *', url: `${sink.url}/flaky-cron`, retry: { max_retries: 0 } });
     for (let i = 1; i <= 3; i++) {
       await h.api('POST', `/api/v1/schedules/${body.id}/trigger`);
-      await waitFor(async () => (await h.api('GET', `/api/v1/schedules/${body.id}`)).body.consecutive_failures === i, { what: `${i} failures` });
+      await waitFor(async () => (await h.api('GET', `/api/v1/schedules/${body.id}`)).body.consecutive_failures === i, {
+        what: `${i} failures`,
+      });
     }
     expect((await h.api('GET', `/api/v1/schedules/${body.id}`)).body.last_status).toBe('failed');
     failing.delete('/flaky-cron');
@@ -115,7 +137,12 @@ describe('lifecycle', () => {
     const bad = await h.api('PATCH', `/api/v1/schedules/${body.id}`, { cron: '61 * * * *' });
     expect(bad.status).toBe(400);
     expect(bad.body.errors[0].path).toBe('cron');
-    const r = await h.api('PATCH', `/api/v1/schedules/${body.id}`, { cron: '0 12 * * *', timezone: 'America/New_York', label: null, method: 'PUT' });
+    const r = await h.api('PATCH', `/api/v1/schedules/${body.id}`, {
+      cron: '0 12 * * *',
+      timezone: 'America/New_York',
+      label: null,
+      method: 'PUT',
+    });
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ cron: '0 12 * * *', timezone: 'America/New_York', method: 'PUT', url: `${sink.url}/p` });
     expect(r.body.label).toBeUndefined();
@@ -127,7 +154,13 @@ describe('lifecycle', () => {
     const [other] = await h.sql`insert into teams (slug, name) values ('sched-other', 'x') returning id`;
     const { createKey } = await import('../shared/keys.ts');
     const key = (await createKey(h.sql, String(other!.id), 'x', 'admin')).key;
-    for (const [m, p] of [['GET', ''], ['PATCH', ''], ['DELETE', ''], ['POST', '/pause'], ['POST', '/trigger']] as const) {
+    for (const [m, p] of [
+      ['GET', ''],
+      ['PATCH', ''],
+      ['DELETE', ''],
+      ['POST', '/pause'],
+      ['POST', '/trigger'],
+    ] as const) {
       const r = await h.api(m, `/api/v1/schedules/${body.id}${p}`, m === 'PATCH' ? { name: 'stolen' } : undefined, { key });
       expect(r.status).toBe(404);
     }

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedTeam } from './helpers/db.ts';
 import { startHarness } from './helpers/harness.ts';
 import { waitFor } from './helpers/net.ts';
-import { startSink, type Received } from './helpers/sink.ts';
+import { type Received, startSink } from './helpers/sink.ts';
 
 let h: Awaited<ReturnType<typeof startHarness>>;
 let sink: Awaited<ReturnType<typeof startSink>>;
@@ -106,24 +106,34 @@ describe('rotation', () => {
 
     // Workers pick the rotation up within their 2 s cache: wait for a two-signature delivery.
     let n = 0;
-    const both = (await waitFor(async () => {
-      await h.enqueue({ url: `${sink.url}/rotated-${++n}`, body: { n } });
-      const [got] = await delivered(`/rotated-${n}`);
-      return signatures(got!).length === 2 ? got! : null;
-    }, { timeoutMs: 10_000, intervalMs: 200, what: 'a delivery signed by both keys' }))!;
+    const both = (await waitFor(
+      async () => {
+        await h.enqueue({ url: `${sink.url}/rotated-${++n}`, body: { n } });
+        const [got] = await delivered(`/rotated-${n}`);
+        return signatures(got!).length === 2 ? got! : null;
+      },
+      { timeoutMs: 10_000, intervalMs: 200, what: 'a delivery signed by both keys' },
+    ))!;
     verify(current, both); // receivers that switched already
     verify(old, both); // receivers that have not yet
     const [first, second] = signatures(both);
-    expect(new Webhook(current).sign(String(both.headers['webhook-id']), new Date(Number(both.headers['webhook-timestamp']) * 1000), both.body)).toBe(first);
-    expect(new Webhook(old).sign(String(both.headers['webhook-id']), new Date(Number(both.headers['webhook-timestamp']) * 1000), both.body)).toBe(second);
+    expect(
+      new Webhook(current).sign(String(both.headers['webhook-id']), new Date(Number(both.headers['webhook-timestamp']) * 1000), both.body),
+    ).toBe(first);
+    expect(
+      new Webhook(old).sign(String(both.headers['webhook-id']), new Date(Number(both.headers['webhook-timestamp']) * 1000), both.body),
+    ).toBe(second);
 
     expect((await h.api('DELETE', '/api/v1/signing-keys/previous')).status).toBe(204);
     expect((await signingKeys()).previous).toBeNull();
-    const single = (await waitFor(async () => {
-      await h.enqueue({ url: `${sink.url}/after-delete-${++n}`, body: { n } });
-      const [got] = await delivered(`/after-delete-${n}`);
-      return signatures(got!).length === 1 ? got! : null;
-    }, { timeoutMs: 10_000, intervalMs: 200, what: 'a delivery signed by the current key only' }))!;
+    const single = (await waitFor(
+      async () => {
+        await h.enqueue({ url: `${sink.url}/after-delete-${++n}`, body: { n } });
+        const [got] = await delivered(`/after-delete-${n}`);
+        return signatures(got!).length === 1 ? got! : null;
+      },
+      { timeoutMs: 10_000, intervalMs: 200, what: 'a delivery signed by the current key only' },
+    ))!;
     verify(current, single);
     expect(() => verify(old, single)).toThrow();
   });
@@ -143,11 +153,14 @@ describe('rotation', () => {
       }
     };
     let n = 0;
-    const got = (await waitFor(async () => {
-      await h.enqueue({ url: `${sink.url}/expired-${++n}` });
-      const [r] = await delivered(`/expired-${n}`);
-      return bySecret(keys.current, r!) ? r! : null;
-    }, { timeoutMs: 10_000, intervalMs: 200, what: 'a delivery signed with the new current key' }))!;
+    const got = (await waitFor(
+      async () => {
+        await h.enqueue({ url: `${sink.url}/expired-${++n}` });
+        const [r] = await delivered(`/expired-${n}`);
+        return bySecret(keys.current, r!) ? r! : null;
+      },
+      { timeoutMs: 10_000, intervalMs: 200, what: 'a delivery signed with the new current key' },
+    ))!;
     expect(signatures(got)).toHaveLength(1);
   });
 

@@ -7,8 +7,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTargetPolicy } from '../shared/targets.ts';
 import { createSafeDispatcher, type Resolver } from '../worker/dispatcher.ts';
 import { startHarness } from './helpers/harness.ts';
-import { startSink } from './helpers/sink.ts';
 import { waitFor } from './helpers/net.ts';
+import { startSink } from './helpers/sink.ts';
 
 let sink: Awaited<ReturnType<typeof startSink>>;
 let port: number;
@@ -20,7 +20,9 @@ const resolve: Resolver = async (host) => {
 };
 
 beforeAll(async () => {
-  sink = await startSink((req) => (req.path === '/redirect' ? { status: 307, headers: { location: `http://127.0.0.1:${port}/inside` } } : { status: 200 }));
+  sink = await startSink((req) =>
+    req.path === '/redirect' ? { status: 307, headers: { location: `http://127.0.0.1:${port}/inside` } } : { status: 200 },
+  );
   port = Number(new URL(sink.url).port);
 });
 afterAll(async () => sink?.close());
@@ -65,7 +67,10 @@ describe('default deny', () => {
 
   it('a name that resolves to loopback is blocked at delivery: outcome blocked, not retried, no connection', async () => {
     const connectionsBefore = sink.connections;
-    const id = await h.enqueue({ url: `http://rebind.example:${port}/secret`, retry: { max_retries: 3, min_backoff_ms: 10, max_backoff_ms: 10 } });
+    const id = await h.enqueue({
+      url: `http://rebind.example:${port}/secret`,
+      retry: { max_retries: 3, min_backoff_ms: 10, max_backoff_ms: 10 },
+    });
     const t = await waitFor(async () => {
       const t = await h.task(id);
       return t.status === 'failed' ? t : null;

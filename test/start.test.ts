@@ -2,13 +2,13 @@
 // bootstrap key printed once and written 0600, the gateway answering, workers delivering, a
 // killed worker restarted by the supervisor, and SIGTERM stopping everything (PostgreSQL too)
 // with exit code 0 (API.md §1).
-import { mkdtempSync, readFileSync, rmSync, statSync, existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestDb, type TestDb } from './helpers/db.ts';
 import { freePort, waitFor } from './helpers/net.ts';
-import { baseEnv, childPids, cmdline, killAll, pgrepF, spawnPosthorn, type Proc } from './helpers/proc.ts';
+import { baseEnv, childPids, cmdline, killAll, type Proc, pgrepF, spawnPosthorn } from './helpers/proc.ts';
 import { startSink } from './helpers/sink.ts';
 
 const dirs: string[] = [];
@@ -28,11 +28,22 @@ afterAll(async () => {
     const tree = descendants(s.pid);
     s.proc.kill('SIGTERM');
     const done = await Promise.race([s.exited.then(() => true), new Promise((r) => setTimeout(() => r(false), 15_000))]);
-    if (!done) for (const pid of [s.pid, ...tree]) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    if (!done)
+      for (const pid of [s.pid, ...tree])
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
   }
   await killAll();
   for (const d of dirs) {
-    for (const pid of pgrepF(d)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    for (const pid of pgrepF(d))
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
     rmSync(d, { recursive: true, force: true });
   }
   for (const db of dbs) await db.drop().catch(() => {});
@@ -89,7 +100,10 @@ async function call(url: string, method: string, key: string | null, body?: unkn
 async function stopAndCheck(p: Proc, dataDir: string | null) {
   const t0 = Date.now();
   p.proc.kill('SIGTERM');
-  const exit = await Promise.race([p.exited, new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`start did not exit within 30 s:\n${p.output}`)), 30_000))]);
+  const exit = await Promise.race([
+    p.exited,
+    new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`start did not exit within 30 s:\n${p.output}`)), 30_000)),
+  ]);
   expect(exit, p.output).toEqual({ code: 0, signal: null });
   expect(Date.now() - t0).toBeLessThan(30_000);
   if (dataDir) expect(pgrepF(dataDir), 'processes left for the data dir').toEqual([]);
@@ -132,7 +146,10 @@ describe('posthorn start', () => {
         body: { user_id: '123' },
       });
       expect(enq.status, enq.text).toBe(202);
-      const got = await waitFor(() => sink.received.find((r) => r.headers['x-posthorn-task-id'] === enq.body.id), { timeoutMs: 15_000, what: 'the delivery' });
+      const got = await waitFor(() => sink.received.find((r) => r.headers['x-posthorn-task-id'] === enq.body.id), {
+        timeoutMs: 15_000,
+        what: 'the delivery',
+      });
       expect(got.method).toBe('PUT');
       expect(got.path).toBe('/hooks/welcome');
       expect(JSON.parse(got.body)).toEqual({ user_id: '123' });
@@ -140,7 +157,9 @@ describe('posthorn start', () => {
       expect(got.headers['x-tenant']).toBe('42');
       expect(got.headers['x-posthorn-attempt']).toBe('1');
       expect(got.headers['user-agent']).toMatch(/^Posthorn\//);
-      await waitFor(async () => (await call(`${url}/api/v1/tasks/${enq.body.id}`, 'GET', key)).body?.status === 'succeeded', { what: 'status succeeded' });
+      await waitFor(async () => (await call(`${url}/api/v1/tasks/${enq.body.id}`, 'GET', key)).body?.status === 'succeeded', {
+        what: 'status succeeded',
+      });
 
       // Kill a worker: the supervisor logs the death and starts a new one.
       const before = await waitFor(() => (workerPids(p.pid).length === 2 ? workerPids(p.pid) : null), { what: 'two worker children' });
@@ -149,10 +168,13 @@ describe('posthorn start', () => {
       await p.waitForOutput(/child process died; restarting/, 10_000);
       const deathLine = p.stdout.split('\n').find((l) => l.includes('child process died; restarting'))!;
       expect(JSON.parse(deathLine)).toMatchObject({ child: expect.stringMatching(/^worker-/), pid: victim, signal: 'SIGKILL' });
-      const after = await waitFor(() => {
-        const now = workerPids(p.pid);
-        return now.length === 2 && !now.includes(victim) ? now : null;
-      }, { timeoutMs: 15_000, what: 'a replacement worker' });
+      const after = await waitFor(
+        () => {
+          const now = workerPids(p.pid);
+          return now.length === 2 && !now.includes(victim) ? now : null;
+        },
+        { timeoutMs: 15_000, what: 'a replacement worker' },
+      );
       const replacement = after.find((pid) => !before.includes(pid))!;
       expect(replacement).toBeDefined();
       // It is up (claiming) when it says so.
@@ -167,7 +189,10 @@ describe('posthorn start', () => {
         expect(r.status, r.text).toBe(202);
         ids.push(r.body.id);
       }
-      await waitFor(() => ids.every((id) => sink.received.some((r) => r.headers['x-posthorn-task-id'] === id)), { timeoutMs: 15_000, what: 'deliveries after the restart' });
+      await waitFor(() => ids.every((id) => sink.received.some((r) => r.headers['x-posthorn-task-id'] === id)), {
+        timeoutMs: 15_000,
+        what: 'deliveries after the restart',
+      });
 
       await stopAndCheck(p, dataDir);
       expect(workerPids(p.pid)).toEqual([]);
@@ -201,7 +226,10 @@ describe('posthorn start', () => {
       for (let i = 0; i < 4; i++) ids.push((await call(`${url}/api/v1/queue`, 'POST', key, { url: `${sink.url}/slow` })).body.id);
       await waitFor(() => sink.received.length === 4, { what: 'all four attempts in flight' });
       process.kill(-p.pid, 'SIGINT');
-      const exit = await Promise.race([p.exited, new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`no exit after Ctrl-C:\n${p.output}`)), 30_000))]);
+      const exit = await Promise.race([
+        p.exited,
+        new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`no exit after Ctrl-C:\n${p.output}`)), 30_000)),
+      ]);
       expect(exit, p.output).toEqual({ code: 0, signal: null });
       expect(pgrepF(dataDir), 'processes left for the data dir').toEqual([]);
 

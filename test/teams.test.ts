@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDb, type TestDb } from './helpers/db.ts';
-import { spawnGateway, type Gateway } from './helpers/gateway.ts';
+import { type Gateway, spawnGateway } from './helpers/gateway.ts';
 import { waitFor } from './helpers/net.ts';
 import { killAll, spawnPosthorn } from './helpers/proc.ts';
 
@@ -92,7 +92,9 @@ describe('operator API', () => {
     const dup = await op('POST', '/teams', { slug: 'team-a', name: 'again' });
     expect(dup.status).toBe(409);
     expect(dup.body.code).toBe('conflict');
-    expect((await gwA.request('POST', '/admin/v1/teams', { key: OPERATOR, raw: 'slug=x', headers: { 'content-type': 'text/plain' } })).status).toBe(415);
+    expect(
+      (await gwA.request('POST', '/admin/v1/teams', { key: OPERATOR, raw: 'slug=x', headers: { 'content-type': 'text/plain' } })).status,
+    ).toBe(415);
     expect((await gwA.request('POST', '/admin/v1/teams', { key: OPERATOR, raw: '{"slug":' })).status).toBe(400);
     expect(await count()).toBe(before);
   });
@@ -171,12 +173,22 @@ describe('API keys', () => {
   it('refuses bad key requests with 4xx and creates nothing', async () => {
     const count = async () => Number((await db.sql`select count(*)::int as n from api_keys`)[0]!.n);
     const before = await count();
-    for (const body of [{ role: 'owner' }, { name: 'x' }, { role: 'read', colour: 1 }, { role: 'read', name: '' }, { role: 'read', name: 'a\u0000b' }, []]) {
+    for (const body of [
+      { role: 'owner' },
+      { name: 'x' },
+      { role: 'read', colour: 1 },
+      { role: 'read', name: '' },
+      { role: 'read', name: 'a\u0000b' },
+      [],
+    ]) {
       const r = await gwA.request('POST', '/api/v1/keys', { key: teams.a.admin, body });
       expect(r.status, JSON.stringify(body)).toBe(400);
       expect(r.body.code).toBe('validation_failed');
     }
-    expect((await gwA.request('POST', '/api/v1/keys', { key: teams.a.admin, raw: 'role=read', headers: { 'content-type': 'text/plain' } })).status).toBe(415);
+    expect(
+      (await gwA.request('POST', '/api/v1/keys', { key: teams.a.admin, raw: 'role=read', headers: { 'content-type': 'text/plain' } }))
+        .status,
+    ).toBe(415);
     expect((await gwA.request('DELETE', '/api/v1/keys/not-a-uuid', { key: teams.a.admin })).status).toBe(404);
     expect((await gwA.request('DELETE', '/api/v1/keys/0190a1b2-0000-7000-8000-000000000000', { key: teams.a.admin })).status).toBe(404);
     expect(await count()).toBe(before);
@@ -191,9 +203,16 @@ describe('API keys', () => {
     const del = await gwA.request('DELETE', `/api/v1/keys/${k.id}`, { key: teams.a.admin });
     expect(del.status).toBe(204);
     const t0 = Date.now();
-    await waitFor(async () => (await gwB.request('GET', '/api/v1/tasks', { key: k.key })).status === 401, { timeoutMs: 10_000, intervalMs: 100, what: 'gateway B to refuse the revoked key' });
+    await waitFor(async () => (await gwB.request('GET', '/api/v1/tasks', { key: k.key })).status === 401, {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+      what: 'gateway B to refuse the revoked key',
+    });
     expect(Date.now() - t0).toBeLessThan(5000);
-    await waitFor(async () => (await gwA.request('GET', '/api/v1/tasks', { key: k.key })).status === 401, { timeoutMs: 5000, intervalMs: 100 });
+    await waitFor(async () => (await gwA.request('GET', '/api/v1/tasks', { key: k.key })).status === 401, {
+      timeoutMs: 5000,
+      intervalMs: 100,
+    });
     const refused = await gwB.request('GET', '/api/v1/tasks', { key: k.key });
     expect(refused.body.code).toBe('unauthorized');
     // Revoking again is not an error; the list shows when it was revoked.
@@ -223,7 +242,11 @@ describe('API keys', () => {
     expect(listed.stdout).not.toContain(k.key);
 
     expect((await run('revoke', k.id)).code).toBe(0);
-    await waitFor(async () => (await gwB.request('GET', '/api/v1/tasks', { key: k.key })).status === 401, { timeoutMs: 5000, intervalMs: 100, what: 'the CLI-revoked key to be refused' });
+    await waitFor(async () => (await gwB.request('GET', '/api/v1/tasks', { key: k.key })).status === 401, {
+      timeoutMs: 5000,
+      intervalMs: 100,
+      what: 'the CLI-revoked key to be refused',
+    });
     expect((await run('create', '--team', 'no-such-team', '--role', 'read')).code).not.toBe(0);
     expect((await run('create', '--team', 'team-b', '--role', 'root')).code).not.toBe(0);
   });

@@ -10,7 +10,7 @@ import { CACHE_TTL_MS } from '../gateway/auth.ts';
 import { startGateway } from '../gateway/server.ts';
 import { parseConfig } from '../shared/config.ts';
 import { createSql, type Sql } from '../shared/db.ts';
-import { startEmbeddedPostgres, type EmbeddedDb } from '../shared/embedded.ts';
+import { type EmbeddedDb, startEmbeddedPostgres } from '../shared/embedded.ts';
 import { migrate } from '../shared/migrate.ts';
 import { seedTeam } from './helpers/db.ts';
 import { freePort, waitFor } from './helpers/net.ts';
@@ -44,10 +44,20 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const pid of pgrepF(dataDir)) try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ }
+  for (const pid of pgrepF(dataDir))
+    try {
+      process.kill(pid, 'SIGCONT');
+    } catch {
+      /* gone */
+    }
   await Promise.race([gw?.stop(), new Promise((r) => setTimeout(r, 10_000))]);
   await pg?.stop().catch(() => {});
-  for (const pid of pgrepF(dataDir)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  for (const pid of pgrepF(dataDir))
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
   rmSync(dataDir, { recursive: true, force: true });
 }, 60_000);
 
@@ -113,7 +123,10 @@ describe('gateway with the database gone', () => {
     // After the cache expired, the once-cached keys are looked up again: still 503.
     await new Promise((r) => setTimeout(r, CACHE_TTL_MS + 100));
     expectUnavailable(await enqueue(team.keys.write), 'POST /api/v1/queue, expired cache');
-    expectUnavailable(await timed('POST', '/api/v1/queue/batch', team.keys.write, { tasks: [{ url: target }] }), 'POST /api/v1/queue/batch');
+    expectUnavailable(
+      await timed('POST', '/api/v1/queue/batch', team.keys.write, { tasks: [{ url: target }] }),
+      'POST /api/v1/queue/batch',
+    );
     // A malformed task: refused as input (400) or, since the key must be looked up first,
     // 503; never a 500, never slow.
     const bad = await timed('POST', '/api/v1/queue', team.keys.admin, { url: 'ftp://example.com' });
@@ -135,15 +148,20 @@ describe('gateway with the database gone', () => {
     // PostgreSQL back: the same gateway, without a restart, accepts tasks again.
     pg = await startEmbeddedPostgres({ dataDir, port: pgPort });
     const backAt = performance.now();
-    const again = await waitFor(async () => {
-      const r = await enqueue(team.keys.write);
-      expect([202, 503]).toContain(r.status);
-      return r.status === 202 ? r : null;
-    }, { timeoutMs: 15_000, intervalMs: 200, what: 'the gateway to recover' });
+    const again = await waitFor(
+      async () => {
+        const r = await enqueue(team.keys.write);
+        expect([202, 503]).toContain(r.status);
+        return r.status === 202 ? r : null;
+      },
+      { timeoutMs: 15_000, intervalMs: 200, what: 'the gateway to recover' },
+    );
     // A client that honours Retry-After (5 s) gets in on its next try.
     const recoveredMs = performance.now() - backAt;
     expect(recoveredMs).toBeLessThan(5000);
-    console.log(`503s while down took ${Math.round(Math.min(...burst.map((r) => r.ms)))}-${Math.round(Math.max(...burst.map((r) => r.ms)))} ms; accepting again ${Math.round(recoveredMs)} ms after PostgreSQL was back`);
+    console.log(
+      `503s while down took ${Math.round(Math.min(...burst.map((r) => r.ms)))}-${Math.round(Math.max(...burst.map((r) => r.ms)))} ms; accepting again ${Math.round(recoveredMs)} ms after PostgreSQL was back`,
+    );
     expect(again.body.status).toBe('pending');
     expect((await timed('GET', '/api/v1/tasks', team.keys.read)).status).toBe(200);
     expect((await fetch(`${gw.url}/readyz`)).status).toBe(200);
@@ -157,7 +175,7 @@ describe('gateway with the database gone', () => {
 
   it('answers 503 within 5 s when PostgreSQL accepts connections but does not answer (SIGSTOP), and stores nothing it answered 503', async () => {
     const admin = createSql(pg!.url, { max: 1 });
-    const count = async () => ((await admin`select count(*)::int as n from tasks where team_id = ${team.teamId}`)[0]!.n as number);
+    const count = async () => (await admin`select count(*)::int as n from tasks where team_id = ${team.teamId}`)[0]!.n as number;
     try {
       expect((await enqueue(team.keys.write)).status).toBe(202); // the write key is cached now
       await new Promise((r) => setTimeout(r, CACHE_TTL_MS + 100)); // the admin key is not
@@ -185,11 +203,20 @@ describe('gateway with the database gone', () => {
         expectUnavailable(results[3]!, 'GET /api/v1/tasks, frozen database');
         expectUnavailable(results[4]!, 'GET /api/v1/tasks, frozen database, unknown key');
       } finally {
-        for (const pid of frozen) try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ }
+        for (const pid of frozen)
+          try {
+            process.kill(pid, 'SIGCONT');
+          } catch {
+            /* gone */
+          }
       }
       // Thawed, the queries the 503'd requests were waiting on complete; the requests must not
       // go on to store their tasks (the clients were told to try again).
-      await waitFor(async () => (await enqueue(team.keys.write)).status === 202, { timeoutMs: 15_000, intervalMs: 200, what: 'the gateway to recover' });
+      await waitFor(async () => (await enqueue(team.keys.write)).status === 202, {
+        timeoutMs: 15_000,
+        intervalMs: 200,
+        what: 'the gateway to recover',
+      });
       await new Promise((r) => setTimeout(r, 1000));
       expect(await count()).toBe(before + 1);
     } finally {

@@ -2,10 +2,11 @@
 // One statement per batch: update the tasks (guarded by lease token), record the attempts,
 // and create callback tasks for the ones that just finished, so a crash can never leave a
 // finished task without its attempt row or its callback.
+
+import type { Sql } from '../shared/db.ts';
 import { createGroupCommit } from '../shared/group-commit.ts';
 import { uuidv7 } from '../shared/ids.ts';
 import { TASK_NOTIFY_CHANNEL } from '../shared/tasks.ts';
-import type { Sql } from '../shared/db.ts';
 import type { AttemptResult, ClaimedTask } from './executor.ts';
 import type { Plan } from './retry.ts';
 

@@ -1,9 +1,9 @@
 // One HTTP attempt with undici: the stored request plus Posthorn's headers, a timeout over the
 // whole attempt, a bounded read of the response, and the outcome classified.
 import { randomBytes } from 'node:crypto';
-import { request, type Dispatcher } from 'undici';
-import { version } from '../shared/version.ts';
+import { type Dispatcher, request } from 'undici';
 import type { NewTask } from '../shared/tasks.ts';
+import { version } from '../shared/version.ts';
 import type { Outcome } from './retry.ts';
 
 export const STORED_BODY_BYTES = 64 * 1024; // kept with the attempt (API.md §4)
@@ -12,7 +12,18 @@ export const MAX_READ_BYTES = 10 * 1024 * 1024; // reading stops here (API.md §
 /** A task as the producer claims it: the stored request plus the claim's attempt and lease. */
 export type ClaimedTask = Pick<
   NewTask,
-  'id' | 'team_id' | 'url' | 'method' | 'headers' | 'body' | 'body_is_json' | 'max_retries' | 'min_backoff_ms' | 'max_backoff_ms' | 'timeout_ms' | 'schedule_id'
+  | 'id'
+  | 'team_id'
+  | 'url'
+  | 'method'
+  | 'headers'
+  | 'body'
+  | 'body_is_json'
+  | 'max_retries'
+  | 'min_backoff_ms'
+  | 'max_backoff_ms'
+  | 'timeout_ms'
+  | 'schedule_id'
 > & {
   attempts: number; // this attempt's number, 1-based
   retry_base: number;
@@ -141,7 +152,9 @@ export async function executeAttempt(task: ClaimedTask, deps: ExecutorDeps, sign
       responseEncoding: stored.encoding,
       responseTruncated: total > STORED_BODY_BYTES,
       retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
-      error: [ok ? null : `HTTP ${res.statusCode}`, cut ? `response cut off after ${MAX_READ_BYTES} bytes` : null].filter(Boolean).join('; ') || null,
+      error:
+        [ok ? null : `HTTP ${res.statusCode}`, cut ? `response cut off after ${MAX_READ_BYTES} bytes` : null].filter(Boolean).join('; ') ||
+        null,
       finishedAt: new Date(),
     };
   } catch (err) {

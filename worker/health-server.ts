@@ -18,7 +18,12 @@ export async function startHealthServer(o: { port: number; host?: string; sql: S
     if (req.url === '/readyz') {
       try {
         const current = await migrationsCurrent(o.sql);
-        return json(current ? 200 : 503, { status: current ? 'ok' : 'unavailable', migrations: current ? 'current' : 'pending', leader: s.leader, worker_id: s.workerId });
+        return json(current ? 200 : 503, {
+          status: current ? 'ok' : 'unavailable',
+          migrations: current ? 'current' : 'pending',
+          leader: s.leader,
+          worker_id: s.workerId,
+        });
       } catch (e) {
         return json(503, { status: 'unavailable', database: (e as Error).message, leader: s.leader, worker_id: s.workerId });
       }
@@ -46,9 +51,10 @@ export async function startHealthServer(o: { port: number; host?: string; sql: S
   });
   return {
     port: (server.address() as AddressInfo).port,
-    close: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

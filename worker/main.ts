@@ -1,7 +1,8 @@
 // One worker process: producer → executor → completer, the lease heartbeat, the leader
 // election (the leader also runs scheduler, rescuer and pruner) and a health/metrics server.
-import { hostname } from 'node:os';
+
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Dispatcher } from 'undici';
 import type { Config } from '../shared/config.ts';
 import { createSql, type Sql } from '../shared/db.ts';
@@ -9,8 +10,8 @@ import { createLogger, type Logger } from '../shared/logger.ts';
 import { createTargetPolicy } from '../shared/targets.ts';
 import { createCompleter } from './completer.ts';
 import { createSafeDispatcher, isBlockedError } from './dispatcher.ts';
-import { executeAttempt, timeoutReason, type ClaimedTask } from './executor.ts';
 import { createElector } from './elector.ts';
+import { type ClaimedTask, executeAttempt, timeoutReason } from './executor.ts';
 import { startHealthServer } from './health-server.ts';
 import { createLeaderServices } from './leader.ts';
 import { extendLeases, releaseTasks } from './leases.ts';
@@ -28,7 +29,17 @@ export type WorkerOptions = {
 
 export type WorkerConfig = Pick<
   Config,
-  'workerConcurrency' | 'leaseMs' | 'pollIntervalMs' | 'shutdownGraceMs' | 'logLevel' | 'dbPool' | 'workerId' | 'allowPrivateTargets' | 'targetAllowlist' | 'retentionHours' | 'host'
+  | 'workerConcurrency'
+  | 'leaseMs'
+  | 'pollIntervalMs'
+  | 'shutdownGraceMs'
+  | 'logLevel'
+  | 'dbPool'
+  | 'workerId'
+  | 'allowPrivateTargets'
+  | 'targetAllowlist'
+  | 'retentionHours'
+  | 'host'
 > & {
   databaseUrl: string;
   /** undefined: no health/metrics server (in-process tests); 0: any free port. */
@@ -98,9 +109,12 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
   }, 25);
 
   // Heartbeat at a third of the lease: two can fail before a live worker loses its tasks.
-  const heartbeat = setInterval(() => {
-    extendLeases(sql, workerId, config.leaseMs, [...running.keys()]).catch((err) => logger.warn({ err }, 'lease heartbeat failed'));
-  }, Math.max(100, Math.floor(config.leaseMs / 3)));
+  const heartbeat = setInterval(
+    () => {
+      extendLeases(sql, workerId, config.leaseMs, [...running.keys()]).catch((err) => logger.warn({ err }, 'lease heartbeat failed'));
+    },
+    Math.max(100, Math.floor(config.leaseMs / 3)),
+  );
 
   const leaderServices = createLeaderServices({ sql, logger, leaseMs: config.leaseMs, retentionHours: config.retentionHours, now });
   const elector = createElector({
@@ -141,7 +155,10 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
     clearInterval(heartbeat);
     clearInterval(timeouts);
     await health?.close();
-    const released = await releaseTasks(sql, leftovers.map((r) => ({ id: r.task.id, token: r.task.lease_token }))).catch(() => 0);
+    const released = await releaseTasks(
+      sql,
+      leftovers.map((r) => ({ id: r.task.id, token: r.task.lease_token })),
+    ).catch(() => 0);
     if (!opts.dispatcher) await dispatcher.close().catch(() => {});
     if (!opts.sql) await sql.end({ timeout: 5 });
     logger.info({ released, ...counts }, 'worker stopped');

@@ -2,9 +2,10 @@
 // FOR UPDATE SKIP LOCKED so workers never wait on each other's rows. It wakes on NOTIFY (new
 // due tasks), on a poll timer (delayed tasks and retries coming due, lost notifications) and
 // when slots free up after a full claim.
+
+import { randomUUID } from 'node:crypto';
 import type { Sql } from '../shared/db.ts';
 import { TASK_NOTIFY_CHANNEL } from '../shared/tasks.ts';
-import { randomUUID } from 'node:crypto';
 import type { ClaimedTask } from './executor.ts';
 
 export async function claimTasks(sql: Sql, o: { workerId: string; limit: number; leaseMs: number }): Promise<ClaimedTask[]> {
@@ -97,14 +98,18 @@ export function createProducer(o: ProducerOptions) {
     async start() {
       stopped = false;
       maybeMore = true;
-      const sub = await o.sql.listen(TASK_NOTIFY_CHANNEL, () => {
-        maybeMore = true;
-        wake();
-      }, () => {
-        // (re)connected: anything notified while the listener was down is found by this claim.
-        maybeMore = true;
-        wake();
-      });
+      const sub = await o.sql.listen(
+        TASK_NOTIFY_CHANNEL,
+        () => {
+          maybeMore = true;
+          wake();
+        },
+        () => {
+          // (re)connected: anything notified while the listener was down is found by this claim.
+          maybeMore = true;
+          wake();
+        },
+      );
       unlisten = sub.unlisten;
       pollTimer = setInterval(() => {
         maybeMore = true;

@@ -5,8 +5,8 @@
 
 import { latestTickAtOrBefore, nextTick } from '../shared/cron.ts';
 import type { Sql } from '../shared/db.ts';
-import { insertTasks, taskForTick } from '../shared/tasks.ts';
 import type { TaskInput } from '../shared/schemas.ts';
+import { insertTasks, taskForTick } from '../shared/tasks.ts';
 
 type ScheduleRow = { id: string; team_id: string; cron: string; timezone: string; template: TaskInput; next_run_at: Date };
 

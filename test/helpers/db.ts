@@ -1,6 +1,7 @@
 // A database of its own for each test file, cloned from the migrated template.
-import { inject } from 'vitest';
+
 import { randomBytes } from 'node:crypto';
+import { inject } from 'vitest';
 import { createSql, type Sql } from '../../shared/db.ts';
 import { createKey, type Role } from '../../shared/keys.ts';
 

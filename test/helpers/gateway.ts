@@ -1,7 +1,7 @@
 // A real `posthorn gateway` process on 127.0.0.1 (any free port) for a test database, and a
 // small fetch client for it: for tests that need what only a real process has (its own key
 // cache and limiter, client addresses, its log output).
-import { spawnPosthorn, type Proc } from './proc.ts';
+import { type Proc, spawnPosthorn } from './proc.ts';
 
 export type HttpResponse = { status: number; headers: Headers; body: any };
 
@@ -28,7 +28,11 @@ export async function spawnGateway(databaseUrl: string, env: Record<string, stri
   );
   const { url } = (await proc.ready) as { url: string };
 
-  async function request(method: string, path: string, o: { key?: string | null; body?: unknown; raw?: string; headers?: Record<string, string> } = {}): Promise<HttpResponse> {
+  async function request(
+    method: string,
+    path: string,
+    o: { key?: string | null; body?: unknown; raw?: string; headers?: Record<string, string> } = {},
+  ): Promise<HttpResponse> {
     const headers: Record<string, string> = { ...o.headers };
     if (o.key) headers.authorization = `Bearer ${o.key}`;
     let payload = o.raw;

@@ -30,13 +30,19 @@ export async function startHarness(opts: HarnessOptions = {}) {
   const policy = createTargetPolicy({ allowPrivate, allowlist });
   const app = createApp({ sql: db.sql, batcher, logger, maxBodyBytes: opts.maxBodyBytes ?? 1_048_576, checkTarget: policy.checkUrl });
 
-  async function api(method: string, path: string, body?: unknown, o: { key?: string | null; headers?: Record<string, string>; raw?: string } = {}): Promise<ApiResponse> {
+  async function api(
+    method: string,
+    path: string,
+    body?: unknown,
+    o: { key?: string | null; headers?: Record<string, string>; raw?: string } = {},
+  ): Promise<ApiResponse> {
     const headers: Record<string, string> = { ...o.headers };
     const key = o.key === undefined ? team.keys.admin : o.key;
     if (key) headers.authorization = `Bearer ${key}`;
     let payload: string | undefined = o.raw;
     if (body !== undefined) payload = JSON.stringify(body);
-    if (payload !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
+    if (payload !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type'))
+      headers['content-type'] = 'application/json';
     const res = await app.request(path, { method, headers, body: payload });
     const text = await res.text();
     let parsed: unknown = text;

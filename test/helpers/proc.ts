@@ -1,6 +1,6 @@
 // Real `posthorn` processes for multi-process tests: spawned with node, their output kept for
 // assertions and for the failure message, and every one of them killed when the file ends.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from './net.ts';

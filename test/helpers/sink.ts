@@ -13,7 +13,13 @@ export async function startSink(behaviour: Behaviour = () => ({ status: 200, bod
   const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    const r: Received = { method: req.method!, path: req.url!, headers: req.headers, body: Buffer.concat(chunks).toString(), at: Date.now() };
+    const r: Received = {
+      method: req.method!,
+      path: req.url!,
+      headers: req.headers,
+      body: Buffer.concat(chunks).toString(),
+      at: Date.now(),
+    };
     received.push(r);
     const nth = (perPath.get(r.path) ?? 0) + 1;
     perPath.set(r.path, nth);
