@@ -7,16 +7,16 @@ import type { Sql } from '../shared/db.ts';
 import { isUnavailableError, ProblemError, problem } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { migrationsCurrent } from '../shared/migrate.ts';
-import { adminRoutes } from './admin.ts';
+import { adminRoutes } from './api/admin.ts';
+import { keyRoutes } from './api/keys.ts';
+import { scheduleRoutes } from './api/schedules.ts';
+import { signingKeyRoutes } from './api/signing-keys.ts';
+import { type TargetCheck, taskRoutes } from './api/tasks.ts';
 import { type AuthEnv, authenticate, requireRole } from './auth.ts';
 import type { EnqueueBatcher } from './enqueue-batcher.ts';
 import { deadline, throwIfPastDeadline } from './http.ts';
-import { keyRoutes } from './keys.ts';
 import { buildOpenApi } from './openapi.ts';
 import type { GatewayLimits } from './rate-limit.ts';
-import { scheduleRoutes } from './schedules.ts';
-import { signingKeyRoutes } from './signing-keys.ts';
-import { type TargetCheck, taskRoutes } from './tasks.ts';
 
 export type AppDeps = {
   sql: Sql;

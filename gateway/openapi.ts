@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { batchInputSchema, problemSchema, taskInputSchema } from '../shared/schemas.ts';
 import { version } from '../shared/version.ts';
-import { createKeySchema } from './keys.ts';
+import { createKeySchema } from './api/keys.ts';
 
 const schema = (s: z.ZodType) => z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' });
 

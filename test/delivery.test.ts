@@ -3,7 +3,7 @@
 // cancel and the lease guard.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { completeTasks } from '../worker/completer.ts';
-import { extendLeases, rescueExpiredLeases } from '../worker/leases.ts';
+import { extendLeases, rescueExpiredLeases } from '../worker/maintenance/leases.ts';
 import { claimTasks } from '../worker/producer.ts';
 import { startHarness } from './helpers/harness.ts';
 import { waitFor } from './helpers/net.ts';

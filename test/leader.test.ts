@@ -2,7 +2,7 @@
 // SIGKILLed again and again. Ticks keep coming (no gap longer than the failover bound) and no
 // scheduled_for appears twice.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { LEADER_LOCK } from '../worker/elector.ts';
+import { LEADER_LOCK } from '../worker/maintenance/elector.ts';
 import { startHarness } from './helpers/harness.ts';
 import { waitFor } from './helpers/net.ts';
 import { baseEnv, killAll, type Proc, spawnPosthorn } from './helpers/proc.ts';

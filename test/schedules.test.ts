@@ -2,7 +2,7 @@
 // pause/resume/trigger, failure counting, missed ticks, one task per tick.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { latestTickAtOrBefore, nextTick } from '../shared/cron.ts';
-import { enqueueDueTicks } from '../worker/scheduler.ts';
+import { enqueueDueTicks } from '../worker/maintenance/scheduler.ts';
 import { startHarness } from './helpers/harness.ts';
 import { waitFor } from './helpers/net.ts';
 import { startSink } from './helpers/sink.ts';

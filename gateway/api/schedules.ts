@@ -1,14 +1,14 @@
 // /api/v1/schedules (API.md §5). A schedule stores its task template as validated JSON; the
-// leader's scheduler turns each tick into a task (worker/scheduler.ts).
+// leader's scheduler turns each tick into a task (worker/maintenance/scheduler.ts).
 import { Hono } from 'hono';
-import { nextTick } from '../shared/cron.ts';
-import type { Sql } from '../shared/db.ts';
-import { problem } from '../shared/errors.ts';
-import { isUuid, uuidv7 } from '../shared/ids.ts';
-import { type ScheduleInput, scheduleInputSchema } from '../shared/schemas.ts';
-import { displayStatus, encodeBody, insertTasks, taskForTick } from '../shared/tasks.ts';
-import { type AuthEnv, requireRole } from './auth.ts';
-import { iso, parseOrThrow, readJson } from './http.ts';
+import { nextTick } from '../../shared/cron.ts';
+import type { Sql } from '../../shared/db.ts';
+import { problem } from '../../shared/errors.ts';
+import { isUuid, uuidv7 } from '../../shared/ids.ts';
+import { type ScheduleInput, scheduleInputSchema } from '../../shared/schemas.ts';
+import { displayStatus, encodeBody, insertTasks, taskForTick } from '../../shared/tasks.ts';
+import { type AuthEnv, requireRole } from '../auth.ts';
+import { iso, parseOrThrow, readJson } from '../http.ts';
 import { refuseForbiddenTargets, type TargetCheck } from './tasks.ts';
 
 type Row = Record<string, any>;

@@ -1,12 +1,12 @@
 // /api/v1/queue and /api/v1/tasks (API.md §4).
 import { type Context, Hono } from 'hono';
-import type { Sql } from '../shared/db.ts';
-import { type FieldError, ProblemError, problem } from '../shared/errors.ts';
-import { batchInputSchema, listTasksQuerySchema, type TaskInput, taskInputSchema } from '../shared/schemas.ts';
-import { buildTask, displayStatus, insertTasks, type NewTask, requestHash, taskTraceparent } from '../shared/tasks.ts';
-import { type AuthEnv, requireRole } from './auth.ts';
-import type { EnqueueBatcher } from './enqueue-batcher.ts';
-import { deadlineSignal, parseOrThrow, readJson } from './http.ts';
+import type { Sql } from '../../shared/db.ts';
+import { type FieldError, ProblemError, problem } from '../../shared/errors.ts';
+import { batchInputSchema, listTasksQuerySchema, type TaskInput, taskInputSchema } from '../../shared/schemas.ts';
+import { buildTask, displayStatus, insertTasks, type NewTask, requestHash, taskTraceparent } from '../../shared/tasks.ts';
+import { type AuthEnv, requireRole } from '../auth.ts';
+import type { EnqueueBatcher } from '../enqueue-batcher.ts';
+import { deadlineSignal, parseOrThrow, readJson } from '../http.ts';
 import { attemptView, cancelTask, decodeCursor, getTask, listAttempts, listTasks, replayTask, taskView } from './task-queries.ts';
 
 export type TargetCheck = (url: URL) => { ok: true } | { ok: false; reason: string };

@@ -2,12 +2,12 @@
 // secrets, revoke. Every query names the caller's team: another team's key id is a 404.
 import { Hono } from 'hono';
 import { z } from 'zod';
-import type { Sql } from '../shared/db.ts';
-import { problem } from '../shared/errors.ts';
-import { isUuid } from '../shared/ids.ts';
-import { createKey, ROLES } from '../shared/keys.ts';
-import { type AuthEnv, requireRole } from './auth.ts';
-import { iso, parseOrThrow, readJson } from './http.ts';
+import type { Sql } from '../../shared/db.ts';
+import { problem } from '../../shared/errors.ts';
+import { isUuid } from '../../shared/ids.ts';
+import { createKey, ROLES } from '../../shared/keys.ts';
+import { type AuthEnv, requireRole } from '../auth.ts';
+import { iso, parseOrThrow, readJson } from '../http.ts';
 
 export const createKeySchema = z.strictObject({
   name: z.string().min(1).max(128).optional().meta({ description: 'default: "<role> key"' }),

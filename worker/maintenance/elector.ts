@@ -6,7 +6,7 @@
 // This needs a direct (or session-pooled) connection: behind PgBouncer in transaction
 // pooling mode, session locks land on whichever server connection ran the statement and are
 // neither held nor released as intended (docs/schedules.md).
-import type { Sql } from '../shared/db.ts';
+import type { Sql } from '../../shared/db.ts';
 
 export const LEADER_LOCK = 7_312_002; // arbitrary, constant: the leader lock's key
 

@@ -1,7 +1,7 @@
 // The pruner (leader only): deletes finished tasks (and, by cascade, their attempts) once they
 // are older than the retention, in batches of 1000 so no statement holds locks for long, plus
 // expired idempotency keys. Retention: POSTHORN_RETENTION_HOURS (default 168 = 7 days).
-import type { Sql } from '../shared/db.ts';
+import type { Sql } from '../../shared/db.ts';
 
 /** The smallest UUIDv7 of a millisecond: ids below it were created before that time. */
 export function uuidv7Floor(ms: number): string {

@@ -3,10 +3,10 @@
 // unique (schedule_id, scheduled_for) index makes a tick one task even if two leaders overlap
 // for a moment. Ticks missed while no worker ran collapse into the most recent one.
 
-import { latestTickAtOrBefore, nextTick } from '../shared/cron.ts';
-import type { Sql } from '../shared/db.ts';
-import type { TaskInput } from '../shared/schemas.ts';
-import { insertTasks, taskForTick } from '../shared/tasks.ts';
+import { latestTickAtOrBefore, nextTick } from '../../shared/cron.ts';
+import type { Sql } from '../../shared/db.ts';
+import type { TaskInput } from '../../shared/schemas.ts';
+import { insertTasks, taskForTick } from '../../shared/tasks.ts';
 
 type ScheduleRow = { id: string; team_id: string; cron: string; timezone: string; template: TaskInput; next_run_at: Date };
 

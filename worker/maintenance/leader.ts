@@ -1,7 +1,7 @@
 // What only the leader runs: the cron scheduler, the lease rescuer and the pruner. Started when
 // the elector wins the lock, stopped when it loses it.
-import type { Sql } from '../shared/db.ts';
-import type { Logger } from '../shared/logger.ts';
+import type { Sql } from '../../shared/db.ts';
+import type { Logger } from '../../shared/logger.ts';
 import { rescueExpiredLeases } from './leases.ts';
 import { pruneFinishedTasks, pruneIdempotencyKeys } from './pruner.ts';
 import { enqueueDueTicks } from './scheduler.ts';

@@ -4,11 +4,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { z } from 'zod';
-import { rateLimitSchema } from '../shared/config.ts';
-import type { Sql } from '../shared/db.ts';
-import { problem } from '../shared/errors.ts';
-import { createKey } from '../shared/keys.ts';
-import { parseOrThrow, readJson } from './http.ts';
+import { rateLimitSchema } from '../../shared/config.ts';
+import type { Sql } from '../../shared/db.ts';
+import { problem } from '../../shared/errors.ts';
+import { createKey } from '../../shared/keys.ts';
+import { parseOrThrow, readJson } from '../http.ts';
 
 const slugSchema = z
   .string()

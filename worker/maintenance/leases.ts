@@ -1,8 +1,8 @@
 // Leases: a claimed task belongs to its worker until lease_expires_at. The worker extends its
 // leases while it runs (heartbeat), so POSTHORN_LEASE_MS bounds how long a dead worker's tasks
 // wait, not how long a request may take (timeouts go up to 15 min).
-import type { Sql } from '../shared/db.ts';
-import { TASK_NOTIFY_CHANNEL } from '../shared/tasks.ts';
+import type { Sql } from '../../shared/db.ts';
+import { TASK_NOTIFY_CHANNEL } from '../../shared/tasks.ts';
 
 /**
  * Extends the leases of the attempts this worker is still running (by id, not "all my rows":

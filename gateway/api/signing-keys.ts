@@ -3,9 +3,9 @@
 // 24 h (receivers see two signatures and switch over at leisure) or until it is deleted.
 // Workers cache secrets for 2 s (worker/signer.ts), so changes reach deliveries within that.
 import { Hono } from 'hono';
-import type { Sql } from '../shared/db.ts';
-import { problem } from '../shared/errors.ts';
-import { type AuthEnv, requireRole } from './auth.ts';
+import type { Sql } from '../../shared/db.ts';
+import { problem } from '../../shared/errors.ts';
+import { type AuthEnv, requireRole } from '../auth.ts';
 
 export const PREVIOUS_KEY_TTL = '24 hours';
 

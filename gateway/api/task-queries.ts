@@ -1,10 +1,10 @@
 // Reads and state changes of one team's tasks. Every query names team_id: another team's id
 // is simply not found (404, never 403: no existence leak).
 
-import type { Sql } from '../shared/db.ts';
-import { isUuid } from '../shared/ids.ts';
-import { displayStatus, TASK_NOTIFY_CHANNEL } from '../shared/tasks.ts';
-import { iso } from './http.ts';
+import type { Sql } from '../../shared/db.ts';
+import { isUuid } from '../../shared/ids.ts';
+import { displayStatus, TASK_NOTIFY_CHANNEL } from '../../shared/tasks.ts';
+import { iso } from '../http.ts';
 
 type Row = Record<string, any>;
 
