@@ -1,5 +1,5 @@
-// One worker process: producer → executor → completer, the lease heartbeat, the leader
-// election (the leader also runs scheduler, rescuer and pruner) and a health/metrics server.
+// One worker process: producer → executor → completer, the lease heartbeat (leases.ts), the
+// leader election (the leader also runs scheduler, rescuer and pruner) and a health/metrics server.
 
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -10,12 +10,12 @@ import { createLogger, type Logger } from '../shared/logger.ts';
 import { createTargetPolicy } from '../shared/targets.ts';
 import { createCompleter } from './completer.ts';
 import { createSafeDispatcher, isBlockedError } from './dispatcher.ts';
-import { type ClaimedTask, executeAttempt, timeoutReason } from './executor.ts';
+import { executeAttempt, timeoutReason } from './executor.ts';
 import { startHealthServer } from './health-server.ts';
+import { releaseTasks, startHeartbeat } from './leases.ts';
 import { createElector } from './maintenance/elector.ts';
 import { createLeaderServices } from './maintenance/leader.ts';
-import { extendLeases, releaseTasks } from './maintenance/leases.ts';
-import { createProducer } from './producer.ts';
+import { type ClaimedTask, createProducer } from './producer.ts';
 import { planNext } from './retry.ts';
 import { createSigner } from './signer.ts';
 
@@ -108,13 +108,7 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
     for (const r of running.values()) if (t >= r.deadline && !r.abort.signal.aborted) r.abort.abort(timeoutReason());
   }, 25);
 
-  // Heartbeat at a third of the lease: two can fail before a live worker loses its tasks.
-  const heartbeat = setInterval(
-    () => {
-      extendLeases(sql, workerId, config.leaseMs, [...running.keys()]).catch((err) => logger.warn({ err }, 'lease heartbeat failed'));
-    },
-    Math.max(100, Math.floor(config.leaseMs / 3)),
-  );
+  const heartbeat = startHeartbeat({ sql, workerId, leaseMs: config.leaseMs, running: () => [...running.keys()], logger });
 
   const leaderServices = createLeaderServices({ sql, logger, leaseMs: config.leaseMs, retentionHours: config.retentionHours, now });
   const elector = createElector({
@@ -152,7 +146,7 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
     const leftovers = [...running.values()];
     for (const r of leftovers) r.abort.abort();
     await completer.drain();
-    clearInterval(heartbeat);
+    heartbeat.stop();
     clearInterval(timeouts);
     await health?.close();
     const released = await releaseTasks(

@@ -1,65 +1,23 @@
-// What only the leader runs: the cron scheduler, the lease rescuer and the pruner. Started when
-// the elector wins the lock, stopped when it loses it.
+// What only the leader runs: the cron scheduler, the lease rescuer and the pruner, each a
+// service in its own file with its own default interval (service.ts has their shape). Started
+// when the elector wins the lock, stopped when it loses it.
 import type { Sql } from '../../shared/db.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { rescueExpiredLeases } from './leases.ts';
-import { pruneFinishedTasks, pruneIdempotencyKeys } from './pruner.ts';
-import { enqueueDueTicks } from './scheduler.ts';
+import { createPruner } from './pruner.ts';
+import { createRescuer } from './rescuer.ts';
+import { createScheduler } from './scheduler.ts';
 
 export type LeaderOptions = { sql: Sql; logger: Logger; leaseMs: number; retentionHours: number; now?: () => number };
 
-/** Runs fn now and then `ms` after each run ends (never two at once), until stopped. */
-function every(ms: number, fn: () => Promise<unknown>) {
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> = Promise.resolve();
-  const run = () => {
-    running = fn().finally(() => {
-      if (timer) timer = setTimeout(run, ms);
-    });
-  };
-  return {
-    start: () => void (timer = setTimeout(run, 0)),
-    stop: async () => {
-      clearTimeout(timer);
-      timer = undefined;
-      await running;
-    },
-  };
-}
-
 export function createLeaderServices(o: LeaderOptions) {
-  const now = o.now ?? Date.now;
-  // 250 ms: a per-second schedule's task is at most a quarter second late; the query is one
-  // index probe on schedules_due when nothing is due.
-  const scheduler = every(250, async () => {
-    try {
-      await enqueueDueTicks(o.sql);
-    } catch (err) {
-      o.logger.error({ err }, 'scheduler pass failed');
-    }
-  });
-  // Half the lease, within [200 ms, 5 s]: a dead worker's tasks wait at most lease + this.
-  const rescuer = every(Math.max(200, Math.min(5000, Math.floor(o.leaseMs / 2))), async () => {
-    try {
-      const n = await rescueExpiredLeases(o.sql);
-      if (n > 0) o.logger.info({ rescued: n }, 'rescued tasks whose lease expired');
-    } catch (err) {
-      o.logger.warn({ err }, 'rescue failed');
-    }
-  });
-  const pruner = every(60_000, async () => {
-    try {
-      let total = 0;
-      // Bounded: at most 100 batches (100k rows) a minute, so a backlog drains without a long lock.
-      for (let i = 0, n = -1; i < 100 && n !== 0; i++) total += n = await pruneFinishedTasks(o.sql, o.retentionHours, now());
-      const keys = await pruneIdempotencyKeys(o.sql);
-      if (total || keys) o.logger.info({ tasks: total, idempotency_keys: keys }, 'pruned');
-    } catch (err) {
-      o.logger.warn({ err }, 'prune failed');
-    }
-  });
+  const scheduler = createScheduler({ sql: o.sql, logger: o.logger });
+  const rescuer = createRescuer({ sql: o.sql, logger: o.logger, leaseMs: o.leaseMs });
+  const pruner = createPruner({ sql: o.sql, logger: o.logger, retentionHours: o.retentionHours, now: o.now ?? Date.now });
   const services = [scheduler, rescuer, pruner];
   return {
+    scheduler,
+    rescuer,
+    pruner,
     start: () => services.forEach((s) => s.start()),
     stop: () => Promise.all(services.map((s) => s.stop())).then(() => undefined),
   };
