@@ -191,7 +191,6 @@ async function main(): Promise<number> {
       buildTask(taskInputSchema.parse({ url: hook, label: 'bench-baseline', delay: '1h', body: { event: 'bench', i } }), {
         teamId,
         traceparent: taskTraceparent(undefined),
-        maxBodyBytes: 1_048_576,
       }),
     );
   await insertTasks(q, mkTasks(CONFIG.batchSize)); // warm-up

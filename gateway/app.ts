@@ -7,11 +7,12 @@ import type { Sql } from '../shared/db.ts';
 import { isUnavailableError, ProblemError, problem } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { migrationsCurrent } from '../shared/migrate.ts';
+import type { TargetCheck } from '../shared/targets.ts';
 import { adminRoutes } from './api/admin.ts';
 import { keyRoutes } from './api/keys.ts';
 import { scheduleRoutes } from './api/schedules.ts';
 import { signingKeyRoutes } from './api/signing-keys.ts';
-import { type TargetCheck, taskRoutes } from './api/tasks.ts';
+import { taskRoutes } from './api/tasks.ts';
 import { type AuthEnv, authenticate, requireRole } from './auth.ts';
 import type { EnqueueBatcher } from './enqueue-batcher.ts';
 import { deadline, throwIfPastDeadline } from './http.ts';
@@ -39,7 +40,7 @@ const ENVELOPE_BYTES = 64 * 1024;
 
 export function problemResponse(c: Context, err: ProblemError) {
   for (const [k, v] of Object.entries(err.headers ?? {})) c.header(k, v);
-  return c.body(JSON.stringify(err.toJSON()), err.status as any, { 'content-type': 'application/problem+json' });
+  return c.body(JSON.stringify(err.toJSON()), err.status, { 'content-type': 'application/problem+json' });
 }
 
 export function createApp(deps: AppDeps) {
@@ -52,7 +53,7 @@ export function createApp(deps: AppDeps) {
       return problemResponse(c, problem('validation_failed', err.message || 'bad request'));
     }
     if (isUnavailableError(err)) {
-      logger.warn({ err: { message: err.message, code: (err as any).code } }, 'database unavailable');
+      logger.warn({ err: { message: err.message, code: (err as { code?: unknown }).code } }, 'database unavailable');
       return problemResponse(
         c,
         problem('unavailable', 'the database is not reachable; try again shortly', undefined, { 'retry-after': '5' }),

@@ -13,10 +13,11 @@
 // (inMemoryBlockOnConsumed = points). When the database errors, each process falls back to an
 // in-memory limiter with the same limit (insuranceLimiter): the fleet then allows at most
 // <gateways> × the limit until it is back.
+import type { HttpBindings } from '@hono/node-server';
 import type { Context, MiddlewareHandler } from 'hono';
 import ipaddr from 'ipaddr.js';
 import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
-import type { Sql } from '../shared/db.ts';
+import type { Sql, SqlParameter } from '../shared/db.ts';
 import { problem } from '../shared/errors.ts';
 import type { AuthEnv } from './auth.ts';
 
@@ -33,8 +34,8 @@ const TABLE = 'rate_limits';
  */
 function poolInterface(sql: Sql) {
   return {
-    async query(q: { text: string; values?: unknown[] }) {
-      const rows = await sql.unsafe(q.text, (q.values ?? []) as any[], { prepare: true });
+    async query(q: { text: string; values?: SqlParameter[] }) {
+      const rows = await sql.unsafe(q.text, q.values ?? [], { prepare: true });
       return { rows, rowCount: rows.count };
     },
   };
@@ -132,7 +133,8 @@ async function consume(l: RateLimiterPostgres, key: string): Promise<{ ok: boole
  * a whole /64. Behind a reverse proxy every client is the proxy (docs/auth.md).
  */
 export function clientAddress(c: Context): string {
-  const raw: string | undefined = (c.env as any)?.incoming?.socket?.remoteAddress;
+  // @hono/node-server's bindings; absent under app.request (tests), where the address is unknown.
+  const raw = (c.env as Partial<HttpBindings> | undefined)?.incoming?.socket?.remoteAddress;
   if (!raw || !ipaddr.isValid(raw)) return 'unknown';
   const addr = ipaddr.process(raw);
   if (addr.kind() === 'ipv4') return addr.toString();

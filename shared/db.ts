@@ -4,6 +4,20 @@ import postgres from 'postgres';
 
 export type Sql = postgres.Sql<{}>;
 
+/**
+ * What a query can run on: the pool, a reserved connection or a transaction (the `tx` that
+ * sql.begin hands its callback). postgres.js's TransactionSql is not a Sql (it has no begin,
+ * listen or end), but both extend ISql, which holds the tagged template and json(); functions
+ * that only run queries take this, so they work inside and outside a transaction without a cast.
+ */
+export type Queryable = postgres.ISql<{}>;
+
+/** A value postgres.js can send as json/jsonb (its own JSONValue). */
+export type JsonValue = postgres.JSONValue;
+
+/** A parameter of sql.unsafe(). */
+export type SqlParameter = postgres.ParameterOrJSON<never>;
+
 export function createSql(url: string, opts: { max?: number; name?: string } = {}): Sql {
   return postgres(url, {
     max: opts.max ?? 10,
@@ -17,4 +31,10 @@ export function createSql(url: string, opts: { max?: number; name?: string } = {
     onnotice: () => {},
     connection: { application_name: opts.name ?? 'posthorn' },
   });
+}
+
+/** The database's clock (transaction start time inside a transaction): one clock for every node. */
+export async function dbNow(sql: Queryable): Promise<Date> {
+  const [row] = await sql<{ now: Date }[]>`select now() as now`;
+  return row!.now;
 }

@@ -7,6 +7,7 @@
 // (worker/dispatcher.ts) uses checkAddress() on every address a name resolves to at delivery.
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
+import { type FieldError, problem } from './errors.ts';
 
 type Address = ipaddr.IPv4 | ipaddr.IPv6;
 type Cidr = [Address, number];
@@ -260,4 +261,26 @@ export function createTargetPolicy(opts: TargetPolicyOptions): TargetPolicy {
   };
 
   return { checkAddress, checkUrl, isAllowlistedHost, allowsPrivate: allowPrivate };
+}
+
+// ---- enqueue-time checks of a task's URLs ----
+
+export type TargetCheck = (url: URL) => TargetVerdict;
+
+/**
+ * 400 target_not_allowed naming every URL field (url, callback_url, failure_callback_url) the
+ * policy refuses: tasks and schedule templates are checked alike when they are saved.
+ */
+export function refuseForbiddenTargets(
+  input: { url: string; callback_url?: string; failure_callback_url?: string },
+  checkTarget: TargetCheck,
+  prefix: (string | number)[] = [],
+) {
+  const refused: FieldError[] = [];
+  for (const field of ['url', 'callback_url', 'failure_callback_url'] as const) {
+    const value = input[field];
+    const verdict = value ? checkTarget(new URL(value)) : null;
+    if (verdict && !verdict.ok) refused.push({ path: [...prefix, field].join('.'), message: verdict.reason });
+  }
+  if (refused.length) throw problem('target_not_allowed', refused.map((e) => `${e.path}: ${e.message}`).join('; '), refused);
 }

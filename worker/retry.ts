@@ -1,11 +1,12 @@
 // Retry policy as pure functions: `now` and `random` are passed in, so tests can pin them.
-export type RetryPolicy = { max_retries: number; min_backoff_ms: number; max_backoff_ms: number };
-export type Outcome = 'success' | 'http_error' | 'timeout' | 'network_error' | 'blocked';
+import type { Outcome, RetryPolicy } from '../shared/tasks.ts';
+
+export type { Outcome, RetryPolicy };
 
 /**
  * Full-jitter exponential backoff (API.md §4): the wait before retry n (1-based) is uniform in
- * [0, min(max_backoff_ms, min_backoff_ms × 2^(n-1))]. With the defaults (1 s, 1 h) the caps
- * run 1 s, 2 s, 4 s, 8 s, ... and reach the hour at retry 13.
+ * [0, min(max_backoff_ms, min_backoff_ms × 2^(n-1))]. With the defaults (10 s, 1 h; DEFAULT_RETRY
+ * in shared/tasks.ts) the caps run 10 s, 20 s, 40 s, ... and reach the hour at retry 10.
  */
 export function backoffMs(retry: number, p: RetryPolicy, random: () => number): number {
   const cap = Math.min(p.max_backoff_ms, p.min_backoff_ms * 2 ** Math.min(retry - 1, 52));

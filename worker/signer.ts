@@ -5,7 +5,7 @@
 // previous key therefore reaches deliveries within TTL_MS (+ one query).
 import type { Sql } from '../shared/db.ts';
 import { secretBytes, webhookHeaders } from '../shared/signing.ts';
-import type { ClaimedTask } from './executor.ts';
+import type { ClaimedTask } from './producer.ts';
 
 export const TTL_MS = 2000;
 const CACHE_MAX = 10_000;

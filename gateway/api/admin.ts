@@ -70,8 +70,7 @@ export function adminRoutes(deps: { sql: Sql; operatorToken: string; onAuthFailu
 
   app.post('/teams', async (c) => {
     const input = parseOrThrow(createTeamSchema, await readJson(c));
-    const created = await sql.begin(async (txRaw) => {
-      const tx = txRaw as unknown as Sql;
+    const created = await sql.begin(async (tx) => {
       const [team] = await tx<(TeamRow & { id: string })[]>`
         insert into teams (slug, name, rate_limit) values (${input.slug}, ${input.name}, ${input.rate_limit ?? null})
         on conflict (slug) do nothing
