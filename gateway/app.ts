@@ -8,6 +8,7 @@ import { isUnavailableError, ProblemError, problem } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { migrationsCurrent } from '../shared/migrate.ts';
 import type { TargetCheck } from '../shared/targets.ts';
+import { withTimeout } from '../shared/timeout.ts';
 import { adminRoutes } from './api/admin.ts';
 import { keyRoutes } from './api/keys.ts';
 import { scheduleRoutes } from './api/schedules.ts';
@@ -69,10 +70,7 @@ export function createApp(deps: AppDeps) {
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) => {
     try {
-      const current = await Promise.race([
-        migrationsCurrent(sql),
-        new Promise<never>((_, rej) => setTimeout(() => rej(new Error('database did not answer in 2 s')), 2000).unref()),
-      ]);
+      const current = await withTimeout(migrationsCurrent(sql), 2000, () => new Error('database did not answer in 2 s'));
       if (!current) return c.json({ status: 'unavailable', database: 'ok', migrations: 'pending' }, 503);
       return c.json({ status: 'ok', database: 'ok', migrations: 'current' });
     } catch (e) {

@@ -4,6 +4,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import type { z } from 'zod';
 import { type FieldError, problem } from '../shared/errors.ts';
 import { findNul } from '../shared/schemas.ts';
+import { withTimeout } from '../shared/timeout.ts';
 
 /** Timestamps in responses: RFC 3339 in UTC, null stays null. */
 export const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
@@ -65,20 +66,12 @@ export function throwIfPastDeadline(c: Context) {
 /** Fails the request with 503 when it has not finished after ms (the database is the usual cause). */
 export function deadline(ms: number): MiddlewareHandler {
   return async function requestDeadline(c, next) {
-    let timer: NodeJS.Timeout | undefined;
     const abort = new AbortController();
     deadlines.set(c.req.raw, abort.signal);
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const err = new DeadlineError(`request took longer than ${ms} ms`);
-        abort.abort(err);
-        reject(err);
-      }, ms);
+    await withTimeout(next(), ms, () => {
+      const err = new DeadlineError(`request took longer than ${ms} ms`);
+      abort.abort(err);
+      return err;
     });
-    try {
-      await Promise.race([next(), expired]);
-    } finally {
-      clearTimeout(timer);
-    }
   };
 }

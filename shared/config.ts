@@ -20,6 +20,9 @@ export const rateLimitSchema = z
   // 1e9: the counters are PostgreSQL integers (rate_limits.points).
   .refine((r) => r.points > 0 && r.points <= 1e9 && r.windowMs > 0, 'count must be 1 to 1000000000 and the window positive');
 
+/** A parsed rate limit: POSTHORN_RATE_LIMIT or a team's own (gateway/rate-limit.ts counts it). */
+export type RateLimit = z.output<typeof rateLimitSchema>;
+
 const keyPattern = /^ph_[A-Za-z0-9]{32,}$/;
 
 const envSchema = z.object({

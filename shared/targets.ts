@@ -8,6 +8,7 @@
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { type FieldError, problem } from './errors.ts';
+import type { Logger } from './logger.ts';
 
 type Address = ipaddr.IPv4 | ipaddr.IPv6;
 type Cidr = [Address, number];
@@ -261,6 +262,16 @@ export function createTargetPolicy(opts: TargetPolicyOptions): TargetPolicy {
   };
 
   return { checkAddress, checkUrl, isAllowlistedHost, allowsPrivate: allowPrivate };
+}
+
+/** The policy a process runs with (gateway and worker alike), saying so loudly when it lets every target through. */
+export function targetPolicyFromConfig(
+  config: { allowPrivateTargets: boolean; targetAllowlist: string[] },
+  logger: Pick<Logger, 'warn'>,
+): TargetPolicy {
+  const policy = createTargetPolicy({ allowPrivate: config.allowPrivateTargets, allowlist: config.targetAllowlist });
+  if (policy.allowsPrivate) logger.warn('POSTHORN_ALLOW_PRIVATE_TARGETS is on: tasks may reach loopback, private and metadata addresses');
+  return policy;
 }
 
 // ---- enqueue-time checks of a task's URLs ----

@@ -7,7 +7,7 @@ import type { Dispatcher } from 'undici';
 import type { Config } from '../shared/config.ts';
 import { createSql, type Sql } from '../shared/db.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
-import { createTargetPolicy } from '../shared/targets.ts';
+import { targetPolicyFromConfig } from '../shared/targets.ts';
 import { createCompleter } from './completer.ts';
 import { createSafeDispatcher, isBlockedError } from './dispatcher.ts';
 import { executeAttempt, timeoutReason } from './executor.ts';
@@ -52,8 +52,7 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
   const workerId = config.workerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   const random = opts.random ?? Math.random;
   const now = opts.now ?? Date.now;
-  const policy = createTargetPolicy({ allowPrivate: config.allowPrivateTargets, allowlist: config.targetAllowlist });
-  if (policy.allowsPrivate) logger.warn('POSTHORN_ALLOW_PRIVATE_TARGETS is on: tasks may reach loopback, private and metadata addresses');
+  const policy = targetPolicyFromConfig(config, logger);
   // Every connection goes through the target policy: names are resolved once, each address
   // checked, and the socket opened to the checked address (API.md §7).
   const dispatcher = opts.dispatcher ?? createSafeDispatcher(policy, { connections: 256, connectTimeoutMs: 10_000 });
