@@ -3,7 +3,15 @@
 
 import type { Queryable } from '../../shared/db.ts';
 import { isUuid } from '../../shared/ids.ts';
-import { type DisplayStatus, displayStatus, leaseCleared, notifyWorkers, type Outcome, type TaskStatus } from '../../shared/tasks.ts';
+import {
+  type DisplayStatus,
+  displayStatus,
+  leaseCleared,
+  type NewTask,
+  notifyWorkers,
+  type Outcome,
+  type TaskStatus,
+} from '../../shared/tasks.ts';
 import { iso } from '../http.ts';
 
 /** A task_attempts row. */
@@ -23,28 +31,10 @@ export type AttemptRow = {
   error: string | null;
 };
 
-/** A tasks row with its latest attempt (null before the first). */
-export type TaskRow = {
-  id: string;
-  team_id: string;
+/** A tasks row with its latest attempt (null before the first): the stored request plus its state. */
+export type TaskRow = Omit<NewTask, 'run_at' | 'delay_ms' | 'scheduled_for' | 'traceparent'> & {
   status: TaskStatus;
-  url: string;
-  method: string;
-  headers: Record<string, string>;
-  body: string | null;
-  body_is_json: boolean;
   run_at: Date;
-  max_retries: number;
-  min_backoff_ms: number;
-  max_backoff_ms: number;
-  timeout_ms: number;
-  queue: string | null;
-  label: string | null;
-  callback_url: string | null;
-  failure_callback_url: string | null;
-  idempotency_key: string | null;
-  parent_id: string | null;
-  schedule_id: string | null;
   scheduled_for: Date | null;
   traceparent: string | null;
   attempts: number;
