@@ -3,8 +3,7 @@
 // enqueue, the scheduler's ticks and the completer's callback tasks), the SQL fragments that
 // transitions share, and the API's view of a status.
 import { createHash, randomBytes } from 'node:crypto';
-import type { Fragment } from 'postgres';
-import type { Queryable } from './db.ts';
+import { fixedFragment, type Queryable } from './db.ts';
 import { parseDelay } from './duration.ts';
 import { uuidv7 } from './ids.ts';
 import type { TaskInput } from './schemas.ts';
@@ -198,20 +197,22 @@ export const TASK_NOTIFY_CHANNEL = 'posthorn_tasks';
 // ---- SQL shared by the transitions ----
 
 /** Ends a lease: every move out of running clears all three lease columns together. */
-export const leaseCleared = (sql: Queryable) => sql`lease_token = null, lease_expires_at = null, locked_by = null`;
+export const leaseCleared = fixedFragment((sql) => sql`lease_token = null, lease_expires_at = null, locked_by = null`);
 
 /**
  * A CTE body that wakes the workers (producers LISTEN on TASK_NOTIFY_CHANNEL). NOTIFY is
  * delivered on commit, so a worker never wakes for a row it cannot see yet.
  */
-export const notifyWorkers = (sql: Queryable) => sql`select pg_notify(${TASK_NOTIFY_CHANNEL}, '')`;
+export const notifyWorkers = fixedFragment((sql) => sql`select pg_notify(${TASK_NOTIFY_CHANNEL}, '')`);
 
 /**
- * The one INSERT of new tasks: every task comes into being through here, as pending. `source`
- * is a relation with NewTask's columns (run_at null = now + delay_ms on the database's clock;
- * a run_at in the past is now). Returns id, run_at and created_at of each row inserted.
+ * The one INSERT of new tasks: every task comes into being through here, as pending. It reads
+ * the CTE `new_tasks`, which the statement around it defines with NewTask's columns (run_at
+ * null = now + delay_ms on the database's clock; a run_at in the past is now). Returns id,
+ * run_at and created_at of each row inserted.
  */
-export const insertTaskRows = (sql: Queryable, source: Fragment) => sql`
+export const insertTaskRows = fixedFragment(
+  (sql) => sql`
   insert into tasks (id, team_id, status, url, method, headers, body, body_is_json, run_at,
     max_retries, min_backoff_ms, max_backoff_ms, timeout_ms, queue, label, callback_url,
     failure_callback_url, idempotency_key, parent_id, schedule_id, scheduled_for, traceparent)
@@ -219,10 +220,11 @@ export const insertTaskRows = (sql: Queryable, source: Fragment) => sql`
     greatest(coalesce(r.run_at, now() + r.delay_ms * interval '1 millisecond'), now()),
     r.max_retries, r.min_backoff_ms, r.max_backoff_ms, r.timeout_ms, r.queue, r.label, r.callback_url,
     r.failure_callback_url, r.idempotency_key, r.parent_id, r.schedule_id, r.scheduled_for, r.traceparent
-  from ${source} as r
+  from new_tasks as r
   -- A cron tick is one task, however many leaders try (tasks_schedule_tick).
   on conflict (schedule_id, scheduled_for) where schedule_id is not null and scheduled_for is not null do nothing
-  returning id, run_at, created_at`;
+  returning id, run_at, created_at`,
+);
 
 /**
  * Inserts many tasks in one statement (one JSON parameter unpacked by jsonb_to_recordset) and
@@ -230,14 +232,13 @@ export const insertTaskRows = (sql: Queryable, source: Fragment) => sql`
  */
 export async function insertTasks(sql: Queryable, tasks: NewTask[]): Promise<Map<string, InsertedTask>> {
   const rows = await sql<(InsertedTask & { due: boolean })[]>`
-    with ins as (${insertTaskRows(
-      sql,
-      sql`(select * from jsonb_to_recordset(${sql.json(tasks)}::jsonb) as j(
+    with new_tasks as (
+      select * from jsonb_to_recordset(${sql.json(tasks)}::jsonb) as j(
         id uuid, team_id bigint, url text, method text, headers jsonb, body text, body_is_json boolean,
         run_at timestamptz, delay_ms bigint, max_retries int, min_backoff_ms int, max_backoff_ms int,
         timeout_ms int, queue text, label text, callback_url text, failure_callback_url text,
-        idempotency_key text, parent_id uuid, schedule_id uuid, scheduled_for timestamptz, traceparent text))`,
-    )}), wake as (
+        idempotency_key text, parent_id uuid, schedule_id uuid, scheduled_for timestamptz, traceparent text)
+    ), ins as (${insertTaskRows(sql)}), wake as (
       ${notifyWorkers(sql)} from ins where run_at <= now() limit 1
     )
     select ins.id, ins.run_at, ins.created_at, exists (select 1 from wake) as due from ins`;

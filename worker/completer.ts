@@ -74,8 +74,8 @@ export async function completeTasks(sql: Queryable, items: Completion[]): Promis
       cross join lateral (values (v.cb_id, upd.callback_url), (v.fcb_id, upd.failure_callback_url)) as x(cb_id, url)
       where x.url is not null
         and (upd.status = 'failed' or (upd.status = 'succeeded' and x.cb_id = v.cb_id))
-    ), cb_task as (
-      -- The callback as a new task (NewTask's columns), inserted by the one INSERT of tasks.
+    ), new_tasks as (
+      -- The callbacks as new tasks (NewTask's columns), inserted by the one INSERT of tasks.
       select cb.cb_id as id, cb.team_id, cb.url, 'POST' as method, '{}'::jsonb as headers,
         jsonb_build_object('task_id', cb.id, 'status', cb.status, 'attempts', cb.attempts,
           'last_attempt', jsonb_build_object('attempt', cb.attempt, 'outcome', cb.outcome, 'status_code', cb.status_code,
@@ -86,7 +86,7 @@ export async function completeTasks(sql: Queryable, items: Completion[]): Promis
         null::text as failure_callback_url, null::text as idempotency_key, cb.id as parent_id, null::uuid as schedule_id,
         null::timestamptz as scheduled_for, cb.traceparent
       from cb
-    ), ins as (${insertTaskRows(sql, sql`cb_task`)}
+    ), ins as (${insertTaskRows(sql)}
     ), wake as (
       ${notifyWorkers(sql)} from ins limit 1
     )

@@ -1,7 +1,7 @@
 // Reads and state changes of one team's tasks. Every query names team_id: another team's id
 // is simply not found (404, never 403: no existence leak).
 
-import type { Queryable } from '../../shared/db.ts';
+import { fixedFragment, type Queryable } from '../../shared/db.ts';
 import { isUuid } from '../../shared/ids.ts';
 import {
   type DisplayStatus,
@@ -49,8 +49,9 @@ export type TaskRow = Omit<NewTask, 'run_at' | 'delay_ms' | 'scheduled_for' | 't
 };
 
 /** The task's columns and its latest attempt as one jsonb column, for `from tasks t`. */
-const taskWithLastAttempt = (sql: Queryable) => sql`
-  t.*, (select to_jsonb(a) from task_attempts a where a.task_id = t.id order by a.attempt desc limit 1) as last_attempt`;
+const taskWithLastAttempt = fixedFragment(
+  (sql) => sql`t.*, (select to_jsonb(a) from task_attempts a where a.task_id = t.id order by a.attempt desc limit 1) as last_attempt`,
+);
 
 /** jsonb carries the attempt's timestamps as text: make them Dates again. */
 function parseLastAttempt(row: TaskRow): TaskRow {
