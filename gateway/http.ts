@@ -1,5 +1,6 @@
 // Request plumbing shared by every route: JSON bodies, zod validation to problem+json, and a
 // deadline so that a lost database answers 503 instead of hanging (API.md §3: within 5 s).
+import type { Readable } from 'node:stream';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { z } from 'zod';
 import { type FieldError, problem } from '../shared/errors.ts';
@@ -89,7 +90,10 @@ export function deadline(ms: number, opts: DeadlineOptions = {}): MiddlewareHand
   const bodyMs = opts.bodyTimeoutMs ?? 10_000;
   return async function requestDeadline(c, next) {
     const started = Date.now();
-    const incoming = (c.env as { incoming?: { complete: boolean } } | undefined)?.incoming;
+    const incoming = (c.env as { incoming?: Readable & { complete: boolean } } | undefined)?.incoming;
+    // Waiting for the client: the body has not all arrived, and it is not sitting unread in our
+    // buffer (a full buffer pauses the socket while auth waits for the database: that is us).
+    const clientIsSlow = () => !!incoming && !incoming.complete && incoming.readableLength < incoming.readableHighWaterMark;
     let timer: NodeJS.Timeout | undefined;
     const abort = new AbortController();
     deadlines.set(c.req.raw, abort.signal);
@@ -100,7 +104,7 @@ export function deadline(ms: number, opts: DeadlineOptions = {}): MiddlewareHand
       };
       let waitedForBody = false;
       const check = () => {
-        if (incoming && !incoming.complete) {
+        if (clientIsSlow()) {
           const left = started + bodyMs - Date.now();
           if (left <= 0) {
             opts.onSlowBody?.(c);
