@@ -59,8 +59,8 @@ function typeOf(s: Json | undefined): Html {
       return html`map of string to ${typeOf(s.additionalProperties)}`;
     return 'object';
   }
-  if (s.type === 'null') return 'null';
-  return s.format ? `${s.type} (${s.format})` : String(s.type ?? 'any JSON value');
+  const type = Array.isArray(s.type) ? s.type.join(' or ') : String(s.type ?? 'any JSON value');
+  return s.format ? `${type} (${s.format})` : type;
 }
 
 /** Constraints worth reading: lengths, ranges, patterns, defaults. */
