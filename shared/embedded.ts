@@ -57,17 +57,29 @@ function run(cmd: string, args: string[], user: ServerUser | null, onLog: (line:
       err = (err + d).slice(-2000);
     });
     child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(lastLine(err) || `exit code ${code}`))));
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(lastLine(err)))));
   });
 }
 
-const lastLine = (log: string) =>
-  log
-    .trim()
+/**
+ * Why PostgreSQL or initdb failed, in one line: the first line that names a problem, then the
+ * FATAL one if it is another ("could not bind ...: Address already in use; could not create any
+ * TCP/IP sockets"), without the log prefix.
+ */
+function lastLine(log: string): string {
+  const lines = log
     .split('\n')
-    .filter((l) => /FATAL|ERROR|error|could not|cannot/.test(l))
-    .pop()
-    ?.trim() ?? log.trim().split('\n').pop()?.trim();
+    .map((l) => l.replace(/^.*?\b(LOG|FATAL|ERROR|WARNING|PANIC):\s+/, '').trim())
+    .filter(Boolean);
+  const problem = lines.find((l) => /could not|cannot|already exists|Address already in use|permission denied/i.test(l));
+  const fatal = log
+    .split('\n')
+    .filter((l) => /FATAL|PANIC/.test(l))
+    .map((l) => l.replace(/^.*?\b(FATAL|PANIC):\s+/, '').trim())
+    .pop();
+  const parts = [problem, fatal].filter((p, i, all): p is string => !!p && all.indexOf(p) === i);
+  return parts.length ? parts.join('; ') : (lines.pop() ?? 'no output');
+}
 
 async function initCluster(bins: Binaries, place: Placement, password: string, user: ServerUser | null, onLog: (l: string) => void) {
   mkdirSync(place.clusterDir, { recursive: true, mode: 0o700 });
