@@ -110,6 +110,19 @@ async function stopAndCheck(p: Proc, dataDir: string | null) {
   return Date.now() - t0;
 }
 
+describe('posthorn', () => {
+  it('--help prints the usage and exits 0; an unknown command exits 2', async () => {
+    for (const args of [['--help'], ['help'], []]) {
+      const p = spawnPosthorn(args, baseEnv());
+      expect(await p.exited, p.output).toEqual({ code: 0, signal: null });
+      expect(p.stdout).toMatch(/^usage: posthorn <command>/);
+    }
+    const bad = spawnPosthorn(['frobnicate'], baseEnv());
+    expect((await bad.exited).code).toBe(2);
+    expect(bad.stderr).toMatch(/^posthorn: unknown command "frobnicate"/);
+  });
+});
+
 describe('posthorn start', () => {
   it('runs the whole thing on its own embedded PostgreSQL, supervises workers and stops cleanly', async () => {
     const dataDir = freshDir();
@@ -196,6 +209,9 @@ describe('posthorn start', () => {
 
       await stopAndCheck(p, dataDir);
       expect(workerPids(p.pid)).toEqual([]);
+      // The leader gives up leadership on the way out: routine, logged at info, not a warning.
+      expect(p.stdout).toMatch(/"level":30,.*"msg":"released leadership"/);
+      expect(p.stdout).not.toMatch(/lost leadership/);
 
       // A second start on the same data dir: the same database, no new key.
       const env2 = { ...env, PORT: String(await freePort()) };
