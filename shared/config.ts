@@ -1,5 +1,5 @@
 // The one place that reads process.env. Every process parses its environment once, here,
-// and an invalid value stops it with a message that names the variable (API.md §1).
+// and an invalid value stops it with a message that names the variable (docs/configuration.md).
 import { z } from 'zod';
 import { parseAllowlist } from './targets.ts';
 

@@ -1,7 +1,7 @@
 // `posthorn start` as a new user runs it: its own embedded PostgreSQL in a fresh data dir, the
 // bootstrap key printed once and written 0600, the gateway answering, workers delivering, a
 // killed worker restarted by the supervisor, and SIGTERM stopping everything (PostgreSQL too)
-// with exit code 0 (API.md §1).
+// with exit code 0 (docs/api.md, docs/configuration.md).
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
