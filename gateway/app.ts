@@ -13,6 +13,7 @@ import { scheduleRoutes } from './api/schedules.ts';
 import { signingKeyRoutes } from './api/signing-keys.ts';
 import { type TargetCheck, taskRoutes } from './api/tasks.ts';
 import { type AuthEnv, authenticate, requireRole } from './auth.ts';
+import { docsPage } from './docs-page.ts';
 import type { EnqueueBatcher } from './enqueue-batcher.ts';
 import { deadline, throwIfPastDeadline } from './http.ts';
 import { buildOpenApi } from './openapi.ts';
@@ -80,6 +81,7 @@ export function createApp(deps: AppDeps) {
   });
   const openapi = buildOpenApi();
   app.get('/openapi.json', (c) => c.json(openapi));
+  app.get('/docs', docsPage(openapi));
 
   // 413 past maxSize. A declared Content-Length is checked without touching the body (Node's
   // parser never reads past it); hono's bodyLimit, which wraps the body in a counting stream,

@@ -136,7 +136,7 @@ export const scheduleInputSchema = z
     cron: cronSchema,
     timezone: timezoneSchema.default('UTC'),
     paused: z.boolean().default(false),
-    notify: z.record(z.string(), z.unknown()).optional().meta({ description: 'stored for notifications (API.md §9)' }),
+    notify: z.record(z.string(), z.unknown()).optional().meta({ description: 'stored for notifications (not sent yet)' }),
     ...requestFields,
   })
   .superRefine(refuseBodyWithoutPayloadMethod);
