@@ -76,7 +76,9 @@ function runStart(env: Record<string, string>): Proc {
 }
 
 async function readyUrl(p: Proc): Promise<string> {
-  const m = await p.waitForOutput(/^posthorn ready url=(\S+)$/m, 60_000);
+  // Generous: on a loaded 2-core machine a cold start (tsx, initdb, migrations, 3 children) took
+  // over 60 s once; nothing here is about speed.
+  const m = await p.waitForOutput(/^posthorn ready url=(\S+)$/m, 120_000);
   return m[1]!;
 }
 
@@ -227,7 +229,7 @@ describe('posthorn start', () => {
     } finally {
       await sink.close();
     }
-  }, 120_000);
+  }, 240_000);
 
   it('Ctrl-C (SIGINT to the whole process group) lets attempts in flight finish before PostgreSQL stops', async () => {
     const dataDir = freshDir();
@@ -261,7 +263,7 @@ describe('posthorn start', () => {
     } finally {
       await sink.close();
     }
-  }, 90_000);
+  }, 240_000);
 
   it('uses POSTHORN_BOOTSTRAP_KEY as the admin key on an empty database given by DATABASE_URL', async () => {
     const db = await createTestDb();
@@ -289,5 +291,5 @@ describe('posthorn start', () => {
     } finally {
       await sink.close();
     }
-  }, 60_000);
+  }, 180_000);
 });
