@@ -350,7 +350,7 @@ export const ROUTES: RouteSpec[] = [
     tag: 'Keys',
     access: 'admin',
     summary: 'Revoke an API key',
-    description: 'Every gateway refuses the key within 2 s. Revoking a revoked key answers 204 again and keeps the first revoked_at.',
+    description: 'Every gateway refuses the key within 2 s. Revoking a revoked key is 404, like every DELETE of something already gone.',
     params: { id: 'the key id' },
     responses: { 204: noContent('revoked') },
     errors: ['not_found'],
@@ -383,7 +383,7 @@ export const ROUTES: RouteSpec[] = [
     tag: 'Signing keys',
     access: 'admin',
     summary: 'Stop signing with the previous secret now',
-    responses: { 204: noContent('deleted (also when there was none)') },
+    responses: { 204: noContent('deleted; 404 when there is no previous secret') },
     errors: ['not_found'],
   },
 

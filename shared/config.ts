@@ -1,5 +1,5 @@
 // The one place that reads process.env. Every process parses its environment once, here,
-// and an invalid value stops it with a message that names the variable (API.md §1).
+// and an invalid value stops it with a message that names the variable (docs/configuration.md).
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { parseAllowlist } from './targets.ts';
@@ -103,6 +103,8 @@ const envSchema = z.object({
   POSTHORN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   POSTHORN_DB_POOL: int(1, 200).default(10),
   POSTHORN_WORKER_ID: z.string().min(1).optional(),
+  // Set by npm for the processes of `npm start` (and any npm script): see bin/start.ts.
+  npm_lifecycle_event: z.string().optional(),
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -142,6 +144,7 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
     logLevel: e.POSTHORN_LOG_LEVEL,
     dbPool: e.POSTHORN_DB_POOL,
     workerId: e.POSTHORN_WORKER_ID,
+    launchedByNpm: e.npm_lifecycle_event !== undefined,
   };
 }
 

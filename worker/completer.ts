@@ -67,6 +67,7 @@ export async function completeTasks(sql: Sql, items: Completion[]): Promise<Comp
       on conflict (task_id, attempt) do nothing
     ), cb as (
       -- callback_url hears of every terminal outcome, failure_callback_url of failures only.
+      -- Times in the payload are ISO 8601 in UTC with Z, like every time the API shows.
       select upd.id, upd.team_id, upd.status, upd.attempts, upd.callback_url, upd.failure_callback_url, upd.traceparent,
         v.attempt, v.outcome, v.status_code, v.started_at, v.finished_at, v.duration_ms, v.error, x.cb_id, x.url
       from upd join v on v.id = upd.id
@@ -79,7 +80,8 @@ export async function completeTasks(sql: Sql, items: Completion[]): Promise<Comp
       select cb.cb_id, cb.team_id, 'pending', cb.url, 'POST', '{}',
         jsonb_build_object('task_id', cb.id, 'status', cb.status, 'attempts', cb.attempts,
           'last_attempt', jsonb_build_object('attempt', cb.attempt, 'outcome', cb.outcome, 'status_code', cb.status_code,
-            'started_at', cb.started_at, 'finished_at', cb.finished_at, 'duration_ms', cb.duration_ms, 'error', cb.error))::text,
+            'started_at', to_char(cb.started_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+            'finished_at', to_char(cb.finished_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), 'duration_ms', cb.duration_ms, 'error', cb.error))::text,
         -- the task defaults (docs/retries.md): 8 retries, 10 s doubling to 1 h
         true, now(), 8, 10000, 3600000, 30000, 'callback', cb.id, cb.traceparent
       from cb

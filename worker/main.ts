@@ -131,6 +131,7 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
     Math.max(100, Math.floor(config.leaseMs / 3)),
   );
 
+  let stopping = false;
   const leaderServices = createLeaderServices({ sql, logger, leaseMs: config.leaseMs, retentionHours: config.retentionHours, now });
   const elector = createElector({
     sql,
@@ -139,7 +140,9 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
       leaderServices.start();
     },
     onDemoted: async () => {
-      logger.warn({ worker_id: workerId }, 'lost leadership');
+      // Giving it up on the way out is routine; losing it while running is worth a warning.
+      if (stopping) logger.info({ worker_id: workerId }, 'released leadership');
+      else logger.warn({ worker_id: workerId }, 'lost leadership');
       await leaderServices.stop();
     },
     onError: (err) => logger.warn({ err }, 'leader election: connection problem'),
@@ -159,6 +162,7 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
   logger.info({ worker_id: workerId, concurrency: config.workerConcurrency, metrics_port: health?.port }, 'worker started');
 
   async function stop() {
+    stopping = true;
     // Stop claiming, let attempts in flight finish within the grace period, release the rest.
     await producer.stop();
     await elector.stop();
