@@ -17,6 +17,7 @@ import type { EnqueueBatcher } from './enqueue-batcher.ts';
 import { deadline, throwIfPastDeadline } from './http.ts';
 import { buildOpenApi } from './openapi.ts';
 import type { GatewayLimits } from './rate-limit.ts';
+import { uiRoutes } from './ui/app.tsx';
 
 export type AppDeps = {
   sql: Sql;
@@ -116,6 +117,11 @@ export function createApp(deps: AppDeps) {
   api.route('/', keyRoutes({ sql }));
   api.route('/', signingKeyRoutes({ sql }));
   app.route('/api/v1', api);
+  // The web UI (docs/ui.md): sessions instead of Bearer keys, the same routes underneath.
+  app.route(
+    '/ui',
+    uiRoutes({ sql, batcher: deps.batcher, maxBodyBytes: deps.maxBodyBytes, checkTarget, logger, authFailed: deps.limits?.authFailed }),
+  );
 
   if (deps.operatorToken) {
     const admin = new Hono();
