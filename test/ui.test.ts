@@ -217,7 +217,7 @@ describe('pages', () => {
     const ui = await signedIn('read');
     const first = await ui.get(`/ui/tasks?label=${label}`);
     expect(first.status).toBe(200);
-    const rowsOf = (html: string) => [...html.matchAll(/<a class="mono" href="\/ui\/tasks\/([0-9a-f-]{36})"/g)].map((m) => m[1]);
+    const rowsOf = (html: string) => [...html.matchAll(/<a class="mono task-id" href="\/ui\/tasks\/([0-9a-f-]{36})"/g)].map((m) => m[1]);
     expect(rowsOf(first.text)).toEqual([...ids].reverse().slice(0, 50));
     const older = /href="(\/ui\/tasks\?[^"]*cursor=[^"]+)"/.exec(first.text)![1]!.replaceAll('&amp;', '&');
     expect(older).toContain(`label=${label}`);

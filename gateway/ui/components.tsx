@@ -9,14 +9,17 @@ import type { UiEnv } from './env.ts';
 
 export const atLeast = (role: Role, need: Role) => ROLES.indexOf(role) >= ROLES.indexOf(need);
 
-/** "2026-05-01 08:00:00 UTC": readable without the script, which rewrites it into the browser's zone. */
-export function Time({ at }: { at: Date | string | null | undefined }) {
+/**
+ * "2026-05-01 08:00:00 UTC": readable without the script, which rewrites it into the browser's
+ * zone (short: the time alone when it is today, for dense tables); the title keeps UTC.
+ */
+export function Time({ at, short }: { at: Date | string | null | undefined; short?: boolean }) {
   if (!at) return <span class="muted">—</span>;
   const d = typeof at === 'string' ? new Date(at) : at;
   const iso = d.toISOString();
   const utc = `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC`;
   return (
-    <time datetime={iso} title={utc}>
+    <time datetime={iso} title={utc} class={short ? 'short' : undefined}>
       {utc}
     </time>
   );
@@ -185,6 +188,10 @@ export function Layout(props: { c: Context<UiEnv>; title: string; live?: boolean
           <Notice c={c} />
           {props.children}
         </main>
+        <footer class="muted">
+          <span id="zone-note">Times are UTC.</span>
+          {props.live ? ' This page refreshes itself every 5 s.' : ''}
+        </footer>
       </body>
     </html>
   );

@@ -14,14 +14,29 @@
     }
   })();
 
-  // The title keeps the UTC time the server wrote; the text becomes local time.
+  const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const sameDay = (a, b) => a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() && a.getDate() === b.getDate();
+
+  // The title keeps the UTC time the server wrote; the text becomes local time. Short times
+  // (dense tables) drop what the reader already knows: today's date, this year.
   function localTimes(root) {
+    const now = new Date();
     for (const t of root.querySelectorAll('time[datetime]')) {
       const d = new Date(t.getAttribute('datetime'));
       if (Number.isNaN(d.getTime())) continue;
-      t.textContent =
-        `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${zone}`.trim();
+      const clock = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+      if (!t.classList.contains('short')) {
+        t.textContent = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${clock} ${zone}`.trim();
+      } else if (sameDay(d, now)) {
+        t.textContent = clock;
+      } else {
+        const day = `${d.getDate()} ${MONTHS[d.getMonth()]}`;
+        t.textContent = d.getFullYear() === now.getFullYear() ? `${day} ${clock}` : `${day} ${d.getFullYear()} ${clock.slice(0, 5)}`;
+      }
     }
+    const note = document.getElementById('zone-note');
+    if (note)
+      note.textContent = `Times are in your browser's zone (${Intl.DateTimeFormat().resolvedOptions().timeZone}, ${zone}); hover one for UTC.`;
   }
 
   document.addEventListener('submit', (e) => {

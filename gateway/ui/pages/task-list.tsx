@@ -71,21 +71,23 @@ export function TaskTable(props: { rows: Row[]; now: number; actions?: (t: Row) 
                   <Badge status={status} />
                 </td>
                 <td class="nowrap">
-                  <a class="mono" href={`/ui/tasks/${t.id}`} title={t.id}>
-                    {t.id}
+                  <a class="mono task-id" href={`/ui/tasks/${t.id}`} title={t.id}>
+                    {/* Narrow screens show the random tail only: the head is the creation time, shared by neighbours. */}
+                    <span class="id-head">{t.id.slice(0, 19)}</span>
+                    {t.id.slice(19)}
                   </a>
                 </td>
                 <td class="url mono" title={target(t)}>
                   {target(t)}
                 </td>
-                <td>{t.label ?? ''}</td>
+                <td class="nowrap">{t.label ?? ''}</td>
                 <td class="hide-narrow">{t.queue ?? ''}</td>
                 <td class="num">{String(t.attempts)}</td>
                 <td>{lastOutcome(t)}</td>
                 <td class="hide-narrow">
-                  <Time at={t.created_at} />
+                  <Time at={t.created_at} short />
                 </td>
-                <td>{waiting ? <Time at={t.run_at} /> : <Time at={t.finished_at} />}</td>
+                <td>{waiting ? <Time at={t.run_at} short /> : <Time at={t.finished_at} short />}</td>
                 {props.actions ? <td class="actions">{props.actions(t)}</td> : null}
               </tr>
             );

@@ -142,7 +142,7 @@ function Attempt({ t, a }: { t: Row; a: Row }) {
         </span>
       </header>
       <div class="body">
-        {a.error ? <p class="error">{a.error}</p> : null}
+        {a.error && a.error !== `HTTP ${a.status_code}` ? <p class="attempt-error">{a.error}</p> : null}
         <details id={`a${n}-req`}>
           <summary>{`Request sent: ${t.method} ${t.url}`}</summary>
           <Kv entries={sentHeaders(t, n)} />
