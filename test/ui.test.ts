@@ -2,7 +2,11 @@
 // ended by revocation, CSRF, roles enforced on the server, escaping, security headers, and
 // every page and action against a real database. The browser test is test/ui-browser.test.ts.
 import { createHash } from 'node:crypto';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../gateway/app.ts';
+import { createEnqueueBatcher } from '../gateway/enqueue-batcher.ts';
+import { createGatewayLimits } from '../gateway/rate-limit.ts';
 import { startHarness } from './helpers/harness.ts';
 import { waitFor } from './helpers/net.ts';
 import { uiClient } from './helpers/ui.ts';
@@ -98,6 +102,24 @@ describe('sign-in and sessions', () => {
     expect(forged.status).toBe(403);
     expect(forged.headers.getSetCookie().some((c) => c.startsWith('posthorn_session='))).toBe(false);
     expect((await h.sql`select count(*)::int as n from ui_sessions`)[0]!.n).toBe(before);
+  });
+
+  it('counts wrong keys towards the per-address failure limit: 429 after 20 in a minute, a right key still signs in', async () => {
+    const app = createApp({
+      sql: h.sql,
+      batcher: createEnqueueBatcher(h.sql),
+      logger: pino({ level: 'silent' }),
+      maxBodyBytes: 1_048_576,
+      limits: createGatewayLimits({ sql: h.sql, defaultLimit: null }),
+    });
+    const ui = uiClient(app);
+    const statuses: number[] = [];
+    for (let i = 0; i < 21; i++) statuses.push((await ui.signIn(`ph_${'w'.repeat(39)}${i % 10}`)).status);
+    expect(statuses.slice(0, 20).every((s) => s === 401)).toBe(true);
+    const refused = await ui.signIn(`ph_${'w'.repeat(40)}`);
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect((await ui.signIn(h.team.keys.read)).status).toBe(303);
   });
 
   it('returns to the page that asked for sign-in, without putting it or the key in the URL', async () => {
