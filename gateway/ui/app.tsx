@@ -1,3 +1,4 @@
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 // The web UI under /ui (docs/ui.md): server-rendered pages behind a session cookie, with the
 // page registry (gateway/ui/pages.ts) drawing the navigation and adding the routes.
 // Order matters: headers → assets (public) → sign-in (public) → session → CSRF → pages.

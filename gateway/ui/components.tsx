@@ -1,3 +1,4 @@
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 // The pieces every page is made of: the frame with its navigation, times, status badges,
 // action forms with their CSRF token, notices and paging. JSX escapes every value it renders,
 // so a task body holding <script> shows as text.

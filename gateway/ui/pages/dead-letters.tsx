@@ -1,3 +1,4 @@
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 // /ui/dead-letters: failed tasks (retries used up or not retryable), filtered by label and
 // queue, replayed one at a time or all matching a filter, REPLAY_ALL_MAX per click.
 import type { Context, Hono } from 'hono';

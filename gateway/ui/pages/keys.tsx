@@ -1,3 +1,4 @@
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 // /ui/keys (admin): API keys (create shows the key once; revoke) and the team's webhook
 // signing secrets (rotate; a secret is shown only on the page that answers an admin's POST,
 // never in a list, a URL or a GET).

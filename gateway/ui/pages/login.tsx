@@ -1,3 +1,4 @@
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 // The sign-in page: the one page drawn without a session, so without the navigation.
 import { ASSETS } from '../assets.ts';
 

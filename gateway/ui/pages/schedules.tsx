@@ -1,3 +1,4 @@
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 // /ui/schedules: every schedule with its next five runs (croner, in the schedule's zone), last
 // outcome, and Pause / Resume / Trigger; a form to create one. Reads and changes go through the
 // API's schedule routes in-process, so validation is the API's to the letter.

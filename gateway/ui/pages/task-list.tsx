@@ -1,3 +1,4 @@
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 // Listing tasks, shared by /ui/tasks and /ui/dead-letters: the API's query-parameter schema and
 // cursors here, the API's own query (listTasks in gateway/api/task-queries.ts: the
 // tasks_team_id index, newest first, cursor = last id) in the pages. A page reads limit + 1

@@ -1,3 +1,4 @@
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
 // /ui/tasks (filters, cursor paging) and /ui/tasks/:id (the task, the request it sends, every
 // attempt's response and timing), with Cancel and Replay for write keys.
 import type { Context, Hono } from 'hono';
