@@ -191,7 +191,7 @@ export function Layout(props: { c: Context<UiEnv>; title: string; live?: boolean
         </main>
         <footer class="muted">
           <span id="zone-note">Times are UTC.</span>
-          {props.live ? ' This page refreshes itself every 5 s.' : ''}
+          {props.live ? <span id="live-note"> This page refreshes itself every 5 s.</span> : null}
         </footer>
       </body>
     </html>

@@ -83,6 +83,7 @@
     if (!main || !every) return;
     const tick = async () => {
       if (await refresh(main)) setTimeout(tick, every * 1000);
+      else document.getElementById('live-note')?.remove(); // finished: nothing more will change
     };
     setTimeout(tick, every * 1000);
   }
