@@ -21,6 +21,7 @@ import { deadline, refuseBadStrings, throwIfPastDeadline } from './http.ts';
 import { methodNotAllowed } from './methods.ts';
 import { buildOpenApi } from './openapi.ts';
 import type { GatewayLimits } from './rate-limit.ts';
+import { uiRoutes } from './ui/app.tsx';
 
 export type AppDeps = {
   sql: Sql;
@@ -169,6 +170,11 @@ export function createApp(deps: AppDeps) {
   api.route('/', keyRoutes({ sql }));
   api.route('/', signingKeyRoutes({ sql }));
   app.route('/api/v1', api);
+  // The web UI (docs/ui.md): sessions instead of Bearer keys, the same routes underneath.
+  app.route(
+    '/ui',
+    uiRoutes({ sql, batcher: deps.batcher, maxBodyBytes: deps.maxBodyBytes, checkTarget, logger, authFailed: deps.limits?.authFailed }),
+  );
 
   if (deps.operatorToken) {
     const admin = new Hono();
