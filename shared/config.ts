@@ -59,6 +59,19 @@ const envSchema = z.object({
   POSTHORN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   POSTHORN_DB_POOL: int(1, 200).default(10),
   POSTHORN_WORKER_ID: z.string().min(1).optional(),
+  // Notifications (docs/notifications.md): e-mail through this server; links to the web UI.
+  POSTHORN_SMTP_URL: z
+    .string()
+    .url()
+    .refine((u) => /^smtps?:$/.test(new URL(u).protocol), 'expected smtp://user:pass@host:port or smtps://...')
+    .optional(),
+  POSTHORN_SMTP_FROM: z.string().min(3).max(256).default('Posthorn <posthorn@localhost>'),
+  POSTHORN_PUBLIC_URL: z
+    .string()
+    .url()
+    .refine((u) => /^https?:$/.test(new URL(u).protocol), 'expected an http(s) URL')
+    .optional(),
+  POSTHORN_NOTIFY_INTERVAL_MS: int(50, 600_000).default(1000),
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -97,6 +110,10 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
     logLevel: e.POSTHORN_LOG_LEVEL,
     dbPool: e.POSTHORN_DB_POOL,
     workerId: e.POSTHORN_WORKER_ID,
+    smtpUrl: e.POSTHORN_SMTP_URL,
+    smtpFrom: e.POSTHORN_SMTP_FROM,
+    publicUrl: e.POSTHORN_PUBLIC_URL?.replace(/\/+$/, ''),
+    notifyIntervalMs: e.POSTHORN_NOTIFY_INTERVAL_MS,
   };
 }
 
