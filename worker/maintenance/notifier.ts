@@ -37,14 +37,14 @@ const LEASE_MS = 60_000; // > a send's 15 s budget, with room
 export const BACKOFF_MS = [10_000, 60_000, 5 * 60_000, 30 * 60_000, 2 * 3_600_000];
 export const MAX_ATTEMPTS = BACKOFF_MS.length + 1;
 
-export type NotifierOptions = Omit<SenderDeps, 'now'> & { sql: Sql; logger: Logger };
+export type NotifierOptions = SenderDeps & { sql: Sql; logger: Logger };
 
 export type PassResult = { events: number; created: number; sent: number; failed: number };
 
 export function createNotifier(o: NotifierOptions) {
   const { sql, logger } = o;
-  let clock = Date.now();
-  const senders = createSenders({ ...o, now: () => clock });
+  // Senders keep the wall clock: a webhook-timestamp is checked against real time by receivers.
+  const senders = createSenders(o);
 
   async function writeDeliveries(tx: Sql, deliveries: NewDelivery[], now: Date) {
     if (deliveries.length === 0) return;
@@ -177,7 +177,6 @@ export function createNotifier(o: NotifierOptions) {
 
   /** One pass: fold what is new, then send what is due. `now` is injectable for tests. */
   async function runOnce(now: Date = new Date()): Promise<PassResult> {
-    clock = now.getTime();
     let events = 0;
     let created = 0;
     for (let i = 0; i < MAX_BATCHES; i++) {
