@@ -68,6 +68,24 @@ describe('events from the completer', () => {
     expect(bad.body.errors[0].path).toBe('notify');
   });
 
+  it('failures to one origin finished in one batch are one event whose count says how many', async () => {
+    const dead = await startSink(() => ({ status: 410 }));
+    try {
+      const tasks = Array.from({ length: 60 }, (_, i) => ({ url: `${dead.url}/gone/${i}`, retry: NO_RETRY }));
+      const r = await h.api('POST', '/api/v1/queue/batch', { tasks });
+      expect(r.status).toBe(202);
+      for (const t of r.body.tasks) await finished(t.id);
+      const evs = await eventsFor({ subject: dead.url });
+      expect(evs.length).toBeGreaterThanOrEqual(1);
+      expect(evs.length).toBeLessThanOrEqual(60);
+      expect(evs.reduce((n, e) => n + e.data.count, 0)).toBe(60);
+      const ids = new Set(r.body.tasks.map((t: { id: string }) => t.id));
+      expect(evs.every((e) => e.type === 'task.failed' && ids.has(e.data.task_id) && e.data.status_code === 410)).toBe(true);
+    } finally {
+      await dead.close();
+    }
+  });
+
   it('schedule.failed on the first failure in a row, not again until schedule.recovered', async () => {
     const s = await h.api('POST', '/api/v1/schedules', {
       name: 'nightly',

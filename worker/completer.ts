@@ -66,14 +66,21 @@ export async function completeTasks(sql: Sql, items: Completion[]): Promise<Comp
     ), ev as (
       -- The event outbox (shared/events.ts), in this statement so an event exists exactly when
       -- its change committed. task.failed is about the schedule when there is one, else the
-      -- origin; notify false on the task or its schedule keeps it silent. schedule.failed on the
-      -- first failure in a row, schedule.recovered on the first success after failures.
+      -- origin; notify false on the task or its schedule keeps it silent. Failures of one batch
+      -- with the same subject are one event (the latest task, and "count"): 10,000 tasks failing
+      -- against a dead origin are ~100 event rows, not 10,000, which keeps the drain's cost low
+      -- (docs/notifications.md). schedule.failed on the first failure in a row,
+      -- schedule.recovered on the first success after failures.
       insert into events (team_id, type, subject, data)
-      select upd.team_id, 'task.failed', coalesce(upd.schedule_id::text, v.origin, ''),
-        jsonb_build_object('task_id', upd.id, 'origin', v.origin, 'schedule_id', upd.schedule_id, 'schedule_name', sched.name,
-          'attempts', upd.attempts, 'outcome', v.outcome, 'status_code', v.status_code, 'error', left(v.error, 500))
-      from upd join v on v.id = upd.id left join sched on sched.id = upd.schedule_id
-      where upd.status = 'failed' and upd.notify and sched.notify is distinct from 'false'::jsonb
+      select f.team_id, 'task.failed', f.subject, (array_agg(f.data order by f.id desc))[1] || jsonb_build_object('count', count(*))
+      from (
+        select upd.team_id, upd.id, coalesce(upd.schedule_id::text, v.origin, '') as subject,
+          jsonb_build_object('task_id', upd.id, 'origin', v.origin, 'schedule_id', upd.schedule_id, 'schedule_name', sched.name,
+            'attempts', upd.attempts, 'outcome', v.outcome, 'status_code', v.status_code, 'error', left(v.error, 500)) as data
+        from upd join v on v.id = upd.id left join sched on sched.id = upd.schedule_id
+        where upd.status = 'failed' and upd.notify and sched.notify is distinct from 'false'::jsonb
+      ) f
+      group by f.team_id, f.subject
       union all
       select sched.team_id, case when sched.status = 'failed' then 'schedule.failed' else 'schedule.recovered' end, sched.id::text,
         jsonb_build_object('schedule_id', sched.id, 'schedule_name', sched.name, 'task_id', sched.task_id,

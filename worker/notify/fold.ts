@@ -57,6 +57,12 @@ export type NewDelivery = {
   message: Message;
 };
 
+/** How many changes an event stands for: the completer folds one batch's failures per subject into one (data.count). */
+export const countOf = (e: { data: Record<string, unknown> }) => {
+  const n = Number(e.data.count ?? 1);
+  return Number.isInteger(n) && n > 0 ? n : 1;
+};
+
 export const windowKey = (channelId: string, type: string, subject: string) => `${channelId}\u0000${type}\u0000${subject}`;
 
 function digestOf(w: WindowRow, teamId: string, now: Date): NewDelivery {
@@ -122,6 +128,7 @@ export function foldEvents(events: EventRow[], channels: ChannelRow[], windows: 
       const key = windowKey(c.id, e.type, e.subject);
       let w = windows.get(key);
       const open = w !== undefined && now.getTime() - w.opened_at.getTime() < WINDOW_MS;
+      let toHold = countOf(e);
       if (w && !open && w.held > 0) {
         // Its digest was not sent yet (the notifier was away when the window ended): send it
         // now, and this event belongs to the window the digest starts.
@@ -129,7 +136,6 @@ export function foldEvents(events: EventRow[], channels: ChannelRow[], windows: 
       } else if (!w || !open) {
         w = { channel_id: c.id, type: e.type, subject: e.subject, opened_at: now, held: 0, first_held: null, last_held: null };
         windows.set(key, w);
-        changed.set(key, w);
         deliveries.push({
           channel_id: c.id,
           team_id: e.team_id,
@@ -138,10 +144,12 @@ export function foldEvents(events: EventRow[], channels: ChannelRow[], windows: 
           subject: e.subject,
           message: { kind: 'event', type: e.type, subject: e.subject, occurred_at: e.occurred_at.toISOString(), data: e.data },
         });
-        continue;
+        toHold--; // an event that stands for several changes: this message is the first, the rest are held
       }
+      changed.set(key, w);
+      if (toHold === 0) continue;
       const held: Held = { occurred_at: e.occurred_at.toISOString(), data: e.data };
-      w.held++;
+      w.held += toHold;
       w.first_held ??= held;
       w.last_held = held;
       changed.set(key, w);
