@@ -21,7 +21,7 @@ import { bootstrap } from '../shared/keys.ts';
 import { migrate } from '../shared/migrate.ts';
 import { taskInputSchema } from '../shared/schemas.ts';
 import { buildTask, insertTasks, taskTraceparent } from '../shared/tasks.ts';
-import { type Child, forkChild, freePort, sleep, startSink, stopChild } from './harness.ts';
+import { type Child, forkChild, freePort, postgresCpuSeconds, procCpuSeconds, sleep, startSink, stopChild } from './harness.ts';
 
 const TASKS = Number(process.env.BENCH_NOTIFY_TASKS ?? 10_000);
 const ROUNDS = Number(process.env.BENCH_NOTIFY_ROUNDS ?? 3);
@@ -83,6 +83,10 @@ try {
       url: `http://127.0.0.1:${dead}/x`,
       retry: { max_retries: 0, min_backoff_ms: 0, max_backoff_ms: 0 },
     });
+    // CPU seconds of the workers and PostgreSQL: what the drain cost, less sensitive than wall
+    // time to what else the (shared) machine is doing.
+    const cpu = () => workers.reduce((n, w) => n + procCpuSeconds(w.proc.pid), 0) + postgresCpuSeconds(path.join(tmp, 'pg'));
+    const cpu0 = cpu();
     const t0 = performance.now();
     for (let i = 0; i < TASKS; i += 1000) {
       const batch = Array.from({ length: Math.min(1000, TASKS - i) }, () =>
@@ -96,6 +100,7 @@ try {
       await sleep(20);
     }
     const drainMs = performance.now() - t0;
+    const cpuS = cpu() - cpu0;
     let notifyMs = NaN;
     if (variant === 'after') {
       for (let i = 0; i < 500; i++) {

@@ -63,6 +63,13 @@ export async function completeTasks(sql: Sql, items: Completion[]): Promise<Comp
       from upd, schedules p where s.id = upd.schedule_id and p.id = s.id and upd.status in ('succeeded', 'failed')
       returning s.id, s.team_id, s.name, s.notify, s.consecutive_failures, p.consecutive_failures as prev_failures,
         upd.id as task_id, upd.status
+    ), fails as materialized (
+      -- task.failed per subject in this batch: the latest task and how many (see ev). Grouped
+      -- on its own (materialized) so the planner cannot re-run the grouping per joined row.
+      select upd.team_id, coalesce(upd.schedule_id::text, v.origin, '') as subject, max(upd.id::text)::uuid as id, count(*) as n
+      from upd join v on v.id = upd.id left join sched on sched.id = upd.schedule_id
+      where upd.status = 'failed' and upd.notify and sched.notify is distinct from 'false'::jsonb
+      group by 1, 2
     ), ev as (
       -- The event outbox (shared/events.ts), in this statement so an event exists exactly when
       -- its change committed. task.failed is about the schedule when there is one, else the
@@ -72,15 +79,10 @@ export async function completeTasks(sql: Sql, items: Completion[]): Promise<Comp
       -- (docs/notifications.md). schedule.failed on the first failure in a row,
       -- schedule.recovered on the first success after failures.
       insert into events (team_id, type, subject, data)
-      select f.team_id, 'task.failed', f.subject, (array_agg(f.data order by f.id desc))[1] || jsonb_build_object('count', count(*))
-      from (
-        select upd.team_id, upd.id, coalesce(upd.schedule_id::text, v.origin, '') as subject,
-          jsonb_build_object('task_id', upd.id, 'origin', v.origin, 'schedule_id', upd.schedule_id, 'schedule_name', sched.name,
-            'attempts', upd.attempts, 'outcome', v.outcome, 'status_code', v.status_code, 'error', left(v.error, 500)) as data
-        from upd join v on v.id = upd.id left join sched on sched.id = upd.schedule_id
-        where upd.status = 'failed' and upd.notify and sched.notify is distinct from 'false'::jsonb
-      ) f
-      group by f.team_id, f.subject
+      select f.team_id, 'task.failed', f.subject,
+        jsonb_build_object('task_id', upd.id, 'origin', v.origin, 'schedule_id', upd.schedule_id, 'schedule_name', sched.name,
+          'attempts', upd.attempts, 'outcome', v.outcome, 'status_code', v.status_code, 'error', left(v.error, 500), 'count', f.n)
+      from fails f join upd on upd.id = f.id join v on v.id = f.id left join sched on sched.id = upd.schedule_id
       union all
       select sched.team_id, case when sched.status = 'failed' then 'schedule.failed' else 'schedule.recovered' end, sched.id::text,
         jsonb_build_object('schedule_id', sched.id, 'schedule_name', sched.name, 'task_id', sched.task_id,
