@@ -114,27 +114,36 @@ try {
     await Promise.all(workers.map((w) => stopChild(w)));
     const messages = sink.anonymous + mails - msgsBefore;
     log(
-      `${variant}: drain ${Math.round(drainMs)} ms (${Math.round((TASKS * 1000) / drainMs)}/s), messages ${messages}${variant === 'after' ? `, all sent ${Math.round(notifyMs)} ms after the first insert` : ''}`,
+      `${variant}: drain ${Math.round(drainMs)} ms (${Math.round((TASKS * 1000) / drainMs)}/s), CPU ${cpuS.toFixed(2)} s, messages ${messages}${variant === 'after' ? `, all sent ${Math.round(notifyMs)} ms after the first insert` : ''}`,
     );
-    return drainMs;
+    return { drainMs, cpuS };
   }
 
   const times = { before: [] as number[], after: [] as number[] };
+  const cpus = { before: [] as number[], after: [] as number[] };
   for (let r = 0; r < ROUNDS; r++) {
     const order: ('before' | 'after')[] = r % 2 === 0 ? ['before', 'after'] : ['after', 'before'];
-    for (const v of order) times[v].push(await run(v));
+    for (const v of order) {
+      const { drainMs, cpuS } = await run(v);
+      times[v].push(drainMs);
+      cpus[v].push(cpuS);
+    }
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const ratio = median(times.after) / median(times.before);
+  const cpuRatio = median(cpus.after) / median(cpus.before);
   const result = {
     tasks: TASKS,
     rounds: ROUNDS,
     before_ms: times.before.map(Math.round),
     after_ms: times.after.map(Math.round),
     ratio: Number(ratio.toFixed(3)),
+    before_cpu_s: cpus.before.map((x) => Number(x.toFixed(2))),
+    after_cpu_s: cpus.after.map((x) => Number(x.toFixed(2))),
+    cpu_ratio: Number(cpuRatio.toFixed(3)),
   };
   console.log(
-    `notifications: drain of ${TASKS} failing tasks, median after/before = ${ratio.toFixed(3)} (${ratio > 1 ? `${((ratio - 1) * 100).toFixed(1)}% slower` : 'not slower'})`,
+    `notifications: drain of ${TASKS} failing tasks, median after/before: wall time ${ratio.toFixed(3)}, CPU of workers + PostgreSQL ${cpuRatio.toFixed(3)}`,
   );
   console.log(`BENCH_NOTIFY_JSON ${JSON.stringify(result)}`);
   await sink.close();
