@@ -4,6 +4,7 @@
 // (runOnce(now)); no sleeps.
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../shared/config.ts';
 import { WINDOW_MS } from '../worker/notify/fold.ts';
 import { startHarness } from './helpers/harness.ts';
 import { startSmtp, testNotifier } from './helpers/notify.ts';
@@ -146,6 +147,17 @@ describe('channels API', () => {
     expect((await strict.api('GET', '/api/v1/channels')).body.data.some((c: { target: string }) => c.target.includes('127.0.0.1'))).toBe(
       false,
     );
+  });
+});
+
+describe('configuration', () => {
+  it('takes smtp:// and smtps:// URLs and an http(s) public URL, and names the variable when wrong', () => {
+    const c = parseConfig({ POSTHORN_SMTP_URL: 'smtps://u:p@mail.example.com:465', POSTHORN_PUBLIC_URL: 'https://ph.example.com/' });
+    expect(c.smtpUrl).toBe('smtps://u:p@mail.example.com:465');
+    expect(c.publicUrl).toBe('https://ph.example.com');
+    expect(parseConfig({ POSTHORN_SMTP_URL: 'smtp://127.0.0.1:2525' }).smtpUrl).toBe('smtp://127.0.0.1:2525');
+    expect(() => parseConfig({ POSTHORN_SMTP_URL: 'http://mail.example.com' })).toThrow(/POSTHORN_SMTP_URL/);
+    expect(() => parseConfig({ POSTHORN_PUBLIC_URL: 'ftp://x.example' })).toThrow(/POSTHORN_PUBLIC_URL/);
   });
 });
 
