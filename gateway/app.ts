@@ -9,6 +9,7 @@ import { errorForLog, isDataError, isUnavailableError, ProblemError, problem } f
 import type { Logger } from '../shared/logger.ts';
 import { migrationsCurrent } from '../shared/migrate.ts';
 import { adminRoutes } from './api/admin.ts';
+import { channelRoutes } from './api/channels.ts';
 import { keyRoutes } from './api/keys.ts';
 import { scheduleRoutes } from './api/schedules.ts';
 import { signingKeyRoutes } from './api/signing-keys.ts';
@@ -169,6 +170,7 @@ export function createApp(deps: AppDeps) {
   api.route('/', scheduleRoutes({ sql, maxBodyBytes: deps.maxBodyBytes, checkTarget }));
   api.route('/', keyRoutes({ sql }));
   api.route('/', signingKeyRoutes({ sql }));
+  api.route('/', channelRoutes({ sql, checkTarget }));
   app.route('/api/v1', api);
   // The web UI (docs/ui.md): sessions instead of Bearer keys, the same routes underneath.
   app.route(

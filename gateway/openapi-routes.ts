@@ -9,6 +9,7 @@ import { z } from 'zod';
 import type { ProblemCode } from '../shared/errors.ts';
 import { batchInputSchema, listTasksQuerySchema, retrySchema, scheduleInputSchema, taskInputSchema } from '../shared/schemas.ts';
 import { createTeamSchema, patchTeamSchema } from './api/admin.ts';
+import { createChannelSchema } from './api/channels.ts';
 import { createKeySchema } from './api/keys.ts';
 import * as r from './api/responses.ts';
 
@@ -59,6 +60,7 @@ export const TAGS = {
   Schedules: 'Cron schedules: each tick creates one task from the template.',
   Keys: "The team's API keys (admin role).",
   'Signing keys': "The team's Standard Webhooks secrets that sign every delivery (admin role).",
+  Channels: 'Where notifications go: e-mail, Slack, Discord or a signed webhook (admin role).',
   Operator: 'Teams, with the operator token (POSTHORN_OPERATOR_TOKEN); absent without it.',
 } as const;
 export type Tag = keyof typeof TAGS;
@@ -80,12 +82,14 @@ export const REQUEST_SCHEMAS: Record<string, z.ZodType> = {
   KeyInput: createKeySchema,
   TeamInput: createTeamSchema,
   TeamPatch: patchTeamSchema,
+  ChannelInput: createChannelSchema,
 };
 
 const json = (description: string, schema: z.ZodType, headers?: ResponseHeader[]): Answer => ({ description, schema, headers });
 const noContent = (description: string): Answer => ({ description });
 const ID = { id: 'the id from the response that created it' };
 const SCHEDULE_ID = { id: 'the schedule id' };
+const CHANNEL_ID = { id: 'the channel id' };
 const SLUG = { slug: "the team's slug" };
 
 export const ROUTES: RouteSpec[] = [
@@ -384,6 +388,73 @@ export const ROUTES: RouteSpec[] = [
     access: 'admin',
     summary: 'Stop signing with the previous secret now',
     responses: { 204: noContent('deleted; 404 when there is no previous secret') },
+    errors: ['not_found'],
+  },
+
+  // Notification channels
+  {
+    id: 'createChannel',
+    method: 'post',
+    path: '/api/v1/channels',
+    tag: 'Channels',
+    access: 'admin',
+    summary: 'Create a notification channel',
+    body: createChannelSchema,
+    responses: { 201: json('created', r.channelSchema) },
+    errors: ['target_not_allowed'],
+  },
+  {
+    id: 'listChannels',
+    method: 'get',
+    path: '/api/v1/channels',
+    tag: 'Channels',
+    access: 'admin',
+    summary: "The team's channels",
+    responses: { 200: json('the channels', r.channelListSchema) },
+  },
+  {
+    id: 'getChannel',
+    method: 'get',
+    path: '/api/v1/channels/:id',
+    tag: 'Channels',
+    access: 'admin',
+    summary: 'Read a channel',
+    params: CHANNEL_ID,
+    responses: { 200: json('the channel', r.channelSchema) },
+    errors: ['not_found'],
+  },
+  {
+    id: 'deleteChannel',
+    method: 'delete',
+    path: '/api/v1/channels/:id',
+    tag: 'Channels',
+    access: 'admin',
+    summary: 'Delete a channel',
+    params: CHANNEL_ID,
+    responses: { 204: noContent('deleted; 404 when it is already gone') },
+    errors: ['not_found'],
+  },
+  {
+    id: 'listChannelDeliveries',
+    method: 'get',
+    path: '/api/v1/channels/:id/deliveries',
+    tag: 'Channels',
+    access: 'admin',
+    summary: "The channel's last 100 messages with their outcome",
+    params: CHANNEL_ID,
+    responses: { 200: json('the deliveries', r.channelDeliveryListSchema) },
+    errors: ['not_found'],
+  },
+  {
+    id: 'testChannel',
+    method: 'post',
+    path: '/api/v1/channels/:id/test',
+    tag: 'Channels',
+    access: 'admin',
+    summary: 'Send a test message now',
+    description: "Queued for the leader's notifier, which sends it within about a second; its outcome shows in the deliveries.",
+    params: CHANNEL_ID,
+    responses: { 202: json('queued', r.channelDeliverySchema) },
     errors: ['not_found'],
   },
 

@@ -105,6 +105,19 @@ const envSchema = z.object({
   POSTHORN_WORKER_ID: z.string().min(1).optional(),
   // Set by npm for the processes of `npm start` (and any npm script): see bin/start.ts.
   npm_lifecycle_event: z.string().optional(),
+  // Notifications (docs/notifications.md): e-mail through this server; links to the web UI.
+  POSTHORN_SMTP_URL: z
+    .string()
+    .url()
+    .refine((u) => /^smtps?:$/.test(new URL(u).protocol), 'expected smtp://user:pass@host:port or smtps://...')
+    .optional(),
+  POSTHORN_SMTP_FROM: z.string().min(3).max(256).default('Posthorn <posthorn@localhost>'),
+  POSTHORN_PUBLIC_URL: z
+    .string()
+    .url()
+    .refine((u) => /^https?:$/.test(new URL(u).protocol), 'expected an http(s) URL')
+    .optional(),
+  POSTHORN_NOTIFY_INTERVAL_MS: int(50, 600_000).default(1000),
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -145,6 +158,10 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
     dbPool: e.POSTHORN_DB_POOL,
     workerId: e.POSTHORN_WORKER_ID,
     launchedByNpm: e.npm_lifecycle_event !== undefined,
+    smtpUrl: e.POSTHORN_SMTP_URL,
+    smtpFrom: e.POSTHORN_SMTP_FROM,
+    publicUrl: e.POSTHORN_PUBLIC_URL?.replace(/\/+$/, ''),
+    notifyIntervalMs: e.POSTHORN_NOTIFY_INTERVAL_MS,
   };
 }
 

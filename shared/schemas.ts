@@ -116,6 +116,7 @@ export const taskInputSchema = z
       })
       .optional(),
     idempotency_key: z.string().min(1).max(256).optional(),
+    notify: z.boolean().optional().meta({ description: 'false: no task.failed notification for this task (docs/notifications.md)' }),
   })
   .superRefine((t, ctx) => {
     if (t.delay !== undefined && t.run_at !== undefined)
@@ -148,7 +149,10 @@ export const scheduleInputSchema = z
     cron: cronSchema,
     timezone: timezoneSchema.default('UTC'),
     paused: z.boolean().default(false),
-    notify: z.record(z.string(), z.unknown()).optional().meta({ description: 'stored for notifications (not sent yet)' }),
+    notify: z
+      .union([z.literal(false), z.record(z.string(), z.unknown())])
+      .optional()
+      .meta({ description: 'false: no schedule.* or task.failed notifications for this schedule (docs/notifications.md)' }),
     ...requestFields,
   })
   .superRefine(refuseBodyWithoutPayloadMethod);

@@ -30,6 +30,8 @@ export type NewTask = {
   schedule_id: string | null;
   scheduled_for: string | null;
   traceparent: string;
+  /** false: a final failure sends no task.failed notification. */
+  notify: boolean;
 };
 
 const TRACEPARENT_RE = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
@@ -88,6 +90,7 @@ export function buildTask(
     schedule_id: null,
     scheduled_for: null,
     traceparent: ctx.traceparent,
+    notify: input.notify ?? true,
     ...ctx.extra,
   };
 }
@@ -125,16 +128,17 @@ export async function insertTasks(sql: Sql, tasks: NewTask[]): Promise<Map<strin
     with ins as (
       insert into tasks (id, team_id, status, url, method, headers, body, body_is_json, run_at,
         max_retries, min_backoff_ms, max_backoff_ms, timeout_ms, queue, label, callback_url,
-        failure_callback_url, idempotency_key, parent_id, schedule_id, scheduled_for, traceparent)
+        failure_callback_url, idempotency_key, parent_id, schedule_id, scheduled_for, traceparent, notify)
       select r.id, r.team_id, 'pending', r.url, r.method, r.headers, r.body, r.body_is_json,
         greatest(coalesce(r.run_at, now() + r.delay_ms * interval '1 millisecond'), now()),
         r.max_retries, r.min_backoff_ms, r.max_backoff_ms, r.timeout_ms, r.queue, r.label, r.callback_url,
-        r.failure_callback_url, r.idempotency_key, r.parent_id, r.schedule_id, r.scheduled_for, r.traceparent
+        r.failure_callback_url, r.idempotency_key, r.parent_id, r.schedule_id, r.scheduled_for, r.traceparent,
+        coalesce(r.notify, true)
       from jsonb_to_recordset(${sql.json(tasks as any)}::jsonb) as r(
         id uuid, team_id bigint, url text, method text, headers jsonb, body text, body_is_json boolean,
         run_at timestamptz, delay_ms bigint, max_retries int, min_backoff_ms int, max_backoff_ms int,
         timeout_ms int, queue text, label text, callback_url text, failure_callback_url text,
-        idempotency_key text, parent_id uuid, schedule_id uuid, scheduled_for timestamptz, traceparent text)
+        idempotency_key text, parent_id uuid, schedule_id uuid, scheduled_for timestamptz, traceparent text, notify boolean)
       -- A cron tick is one task, however many leaders try (tasks_schedule_tick).
       on conflict (schedule_id, scheduled_for) where schedule_id is not null and scheduled_for is not null do nothing
       returning id, run_at, created_at

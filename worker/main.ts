@@ -16,6 +16,7 @@ import { startHealthServer } from './health-server.ts';
 import { createElector } from './maintenance/elector.ts';
 import { createLeaderServices } from './maintenance/leader.ts';
 import { extendLeases, releaseTasks } from './maintenance/leases.ts';
+import { createNotifier } from './maintenance/notifier.ts';
 import { createProducer } from './producer.ts';
 import { planNext } from './retry.ts';
 import { createSigner } from './signer.ts';
@@ -41,11 +42,12 @@ export type WorkerConfig = Pick<
   | 'targetAllowlist'
   | 'retentionHours'
   | 'host'
-> & {
-  databaseUrl: string;
-  /** undefined: no health/metrics server (in-process tests); 0: any free port. */
-  metricsPort?: number;
-};
+> &
+  Partial<Pick<Config, 'smtpUrl' | 'smtpFrom' | 'publicUrl' | 'notifyIntervalMs'>> & {
+    databaseUrl: string;
+    /** undefined: no health/metrics server (in-process tests); 0: any free port. */
+    metricsPort?: number;
+  };
 
 export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}) {
   const logger = opts.logger ?? createLogger('worker', config.logLevel);
@@ -132,7 +134,24 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
   );
 
   let stopping = false;
-  const leaderServices = createLeaderServices({ sql, logger, leaseMs: config.leaseMs, retentionHours: config.retentionHours, now });
+  // Channel messages go out through the same SSRF-safe dispatcher as tasks (docs/api.md, outbound safety).
+  const notifier = createNotifier({
+    sql,
+    logger,
+    dispatcher,
+    keysFor: signer.keysFor,
+    smtpUrl: config.smtpUrl,
+    smtpFrom: config.smtpFrom ?? 'Posthorn <posthorn@localhost>',
+    publicUrl: config.publicUrl,
+  });
+  const leaderServices = createLeaderServices({
+    sql,
+    logger,
+    leaseMs: config.leaseMs,
+    retentionHours: config.retentionHours,
+    now,
+    notifier: { notifier, intervalMs: config.notifyIntervalMs ?? 1000 },
+  });
   const elector = createElector({
     sql,
     onElected: () => {
@@ -178,10 +197,11 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
       sql,
       leftovers.map((r) => ({ id: r.task.id, token: r.task.lease_token })),
     ).catch(() => 0);
+    notifier.close();
     if (!opts.dispatcher) await dispatcher.close().catch(() => {});
     if (!opts.sql) await sql.end({ timeout: 5 });
     logger.info({ released, ...counts }, 'worker stopped');
   }
 
-  return { workerId, stop, counts, producer, running, elector, leaderServices, metricsPort: health?.port };
+  return { workerId, stop, counts, producer, running, elector, leaderServices, notifier, metricsPort: health?.port };
 }

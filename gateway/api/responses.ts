@@ -67,6 +67,7 @@ export const taskSchema = z.object({
   label: z.string().nullable(),
   callback_url: z.string().nullable(),
   failure_callback_url: z.string().nullable(),
+  notify: z.boolean().meta({ description: 'false: no task.failed notification for this task' }),
   attempts: int.meta({ description: 'attempts made so far' }),
   next_attempt_at: timestamp.nullable().meta({ description: 'when a pending, scheduled or retrying task runs next' }),
   last_attempt: attemptSummarySchema.nullable(),
@@ -93,7 +94,7 @@ export const scheduleSchema = z.object({
   paused: z.boolean(),
   ...templateFields,
   body: z.unknown().meta({ description: 'the string or JSON value sent; null for none' }),
-  notify: z.record(z.string(), z.unknown()).nullable(),
+  notify: z.union([z.literal(false), z.record(z.string(), z.unknown())]).nullable(),
   next_run_at: timestamp.nullable().meta({ description: 'the next tick; null while paused' }),
   last_run_at: timestamp.nullable().meta({ description: 'the tick of the last task made' }),
   last_status: z.enum(['succeeded', 'failed']).nullable().meta({ description: "the last finished task's outcome" }),
@@ -139,6 +140,35 @@ export const teamCreatedSchema = z.object({
 
 export const teamListSchema = z.object({ data: z.array(teamSchema).meta({ description: 'oldest first' }) });
 
+const channelType = z.enum(['email', 'slack', 'discord', 'webhook']);
+export const channelSchema = z.object({
+  id: z.string(),
+  type: channelType,
+  target: z.string().meta({ description: 'the e-mail address or webhook URL' }),
+  events: z.array(z.string()),
+  created_at: timestamp,
+});
+export const channelListSchema = z.object({ data: z.array(channelSchema).meta({ description: 'newest first' }), next_cursor: z.null() });
+export const channelDeliverySchema = z.object({
+  id: z.string(),
+  kind: z.string().meta({ description: 'message, digest or test' }),
+  event_type: z.string().nullable(),
+  subject: z.string(),
+  status: z.enum(['pending', 'retrying', 'sent', 'failed']),
+  outcome: z.string().nullable(),
+  attempts: int,
+  last_status_code: int.nullable(),
+  last_error: z.string().nullable(),
+  next_attempt_at: timestamp.nullable(),
+  created_at: timestamp,
+  sent_at: timestamp.nullable(),
+  history: z.array(z.record(z.string(), z.unknown())).meta({ description: 'one entry per send attempt' }),
+});
+export const channelDeliveryListSchema = z.object({
+  data: z.array(channelDeliverySchema).meta({ description: 'the last 100, newest first' }),
+  next_cursor: z.null(),
+});
+
 /** Component names in /openapi.json. A schema a route uses that is not named here is inlined. */
 export const RESPONSE_SCHEMAS = {
   Problem: problemSchema,
@@ -162,4 +192,8 @@ export const RESPONSE_SCHEMAS = {
   Team: teamSchema,
   TeamCreated: teamCreatedSchema,
   TeamList: teamListSchema,
+  Channel: channelSchema,
+  ChannelList: channelListSchema,
+  ChannelDelivery: channelDeliverySchema,
+  ChannelDeliveryList: channelDeliveryListSchema,
 } as const;

@@ -1,12 +1,21 @@
-// What only the leader runs: the cron scheduler, the lease rescuer and the pruner. Started when
-// the elector wins the lock, stopped when it loses it.
+// What only the leader runs: the cron scheduler, the lease rescuer, the pruner and the
+// notifier. Started when the elector wins the lock, stopped when it loses it.
 import type { Sql } from '../../shared/db.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { rescueExpiredLeases } from './leases.ts';
+import type { Notifier } from './notifier.ts';
 import { pruneFinishedTasks, pruneIdempotencyKeys } from './pruner.ts';
 import { enqueueDueTicks } from './scheduler.ts';
 
-export type LeaderOptions = { sql: Sql; logger: Logger; leaseMs: number; retentionHours: number; now?: () => number };
+export type LeaderOptions = {
+  sql: Sql;
+  logger: Logger;
+  leaseMs: number;
+  retentionHours: number;
+  now?: () => number;
+  /** Channel notifications (worker/maintenance/notifier.ts), one pass every intervalMs. */
+  notifier?: { notifier: Notifier; intervalMs: number };
+};
 
 /** Runs fn now and then `ms` after each run ends (never two at once), until stopped. */
 function every(ms: number, fn: () => Promise<unknown>) {
@@ -59,6 +68,18 @@ export function createLeaderServices(o: LeaderOptions) {
     }
   });
   const services = [scheduler, rescuer, pruner];
+  const n = o.notifier;
+  if (n) {
+    services.push(
+      every(n.intervalMs, async () => {
+        try {
+          await n.notifier.runOnce(new Date(now()));
+        } catch (err) {
+          o.logger.warn({ err }, 'notifier pass failed');
+        }
+      }),
+    );
+  }
   return {
     start: () => services.forEach((s) => s.start()),
     stop: () => Promise.all(services.map((s) => s.stop())).then(() => undefined),
