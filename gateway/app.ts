@@ -6,6 +6,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { Sql } from '../shared/db.ts';
 import { isUnavailableError, ProblemError, problem } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
+import { gatewayRegistry, scrapeRegistry } from '../shared/metrics.ts';
 import { migrationsCurrent } from '../shared/migrate.ts';
 import { adminRoutes } from './api/admin.ts';
 import { keyRoutes } from './api/keys.ts';
@@ -15,6 +16,7 @@ import { type TargetCheck, taskRoutes } from './api/tasks.ts';
 import { type AuthEnv, authenticate, requireRole } from './auth.ts';
 import type { EnqueueBatcher } from './enqueue-batcher.ts';
 import { deadline, throwIfPastDeadline } from './http.ts';
+import { observeRequests } from './observe.ts';
 import { buildOpenApi } from './openapi.ts';
 import type { GatewayLimits } from './rate-limit.ts';
 
@@ -45,6 +47,7 @@ export function problemResponse(c: Context, err: ProblemError) {
 export function createApp(deps: AppDeps) {
   const { sql, logger } = deps;
   const app = new Hono<AuthEnv>();
+  app.use('*', observeRequests()); // metrics and the server span (docs/observability.md)
 
   app.onError((err, c) => {
     if (err instanceof ProblemError) return problemResponse(c, err);
@@ -80,6 +83,10 @@ export function createApp(deps: AppDeps) {
   });
   const openapi = buildOpenApi();
   app.get('/openapi.json', (c) => c.json(openapi));
+  app.get('/metrics', async (c) => {
+    const registry = scrapeRegistry(gatewayRegistry);
+    return c.body(await registry.metrics(), 200, { 'content-type': registry.contentType });
+  });
 
   // 413 past maxSize. A declared Content-Length is checked without touching the body (Node's
   // parser never reads past it); hono's bodyLimit, which wraps the body in a counting stream,

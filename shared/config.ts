@@ -20,6 +20,8 @@ export const rateLimitSchema = z
   // 1e9: the counters are PostgreSQL integers (rate_limits.points).
   .refine((r) => r.points > 0 && r.points <= 1e9 && r.windowMs > 0, 'count must be 1 to 1000000000 and the window positive');
 
+const otlpProtocol = z.enum(['http/protobuf', 'http/json', 'grpc']);
+
 const keyPattern = /^ph_[A-Za-z0-9]{32,}$/;
 
 const envSchema = z.object({
@@ -59,6 +61,18 @@ const envSchema = z.object({
   POSTHORN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   POSTHORN_DB_POOL: int(1, 200).default(10),
   POSTHORN_WORKER_ID: z.string().min(1).optional(),
+  // OpenTelemetry: the standard variables (opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables).
+  OTEL_SDK_DISABLED: bool.default(false),
+  OTEL_TRACES_EXPORTER: z.enum(['otlp', 'none']).default('otlp'),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.string().url().optional(),
+  OTEL_EXPORTER_OTLP_PROTOCOL: otlpProtocol.default('http/protobuf'),
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: otlpProtocol.optional(),
+  OTEL_SERVICE_NAME: z.string().min(1).optional(),
+  OTEL_TRACES_SAMPLER: z
+    .enum(['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'])
+    .default('parentbased_always_on'),
+  OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).optional(),
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -97,8 +111,32 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
     logLevel: e.POSTHORN_LOG_LEVEL,
     dbPool: e.POSTHORN_DB_POOL,
     workerId: e.POSTHORN_WORKER_ID,
+    telemetry: telemetryConfig(e),
   };
 }
+
+/**
+ * Where spans go. No endpoint (or OTEL_SDK_DISABLED / OTEL_TRACES_EXPORTER=none): tracesUrl is
+ * null and nothing is exported or even recorded. The traces endpoint wins over the general one;
+ * for HTTP the general one gets /v1/traces appended, as the OTLP exporter specification says.
+ */
+function telemetryConfig(e: z.output<typeof envSchema>) {
+  const protocol = e.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? e.OTEL_EXPORTER_OTLP_PROTOCOL;
+  const base = e.OTEL_EXPORTER_OTLP_ENDPOINT;
+  let tracesUrl = e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? null;
+  if (!tracesUrl && base) tracesUrl = protocol === 'grpc' ? base : `${base.replace(/\/+$/, '')}/v1/traces`;
+  if (e.OTEL_SDK_DISABLED || e.OTEL_TRACES_EXPORTER === 'none') tracesUrl = null;
+  return {
+    tracesUrl,
+    protocol,
+    serviceName: e.OTEL_SERVICE_NAME,
+    sampler: e.OTEL_TRACES_SAMPLER,
+    // The specification's default ratio when the argument is absent.
+    samplerRatio: e.OTEL_TRACES_SAMPLER_ARG ?? 1,
+  };
+}
+
+export type TelemetryConfig = ReturnType<typeof telemetryConfig>;
 
 export type Config = ReturnType<typeof parseConfig>;
 

@@ -4,6 +4,7 @@ import type { Sql } from '../../shared/db.ts';
 import { type FieldError, ProblemError, problem } from '../../shared/errors.ts';
 import { batchInputSchema, listTasksQuerySchema, type TaskInput, taskInputSchema } from '../../shared/schemas.ts';
 import { buildTask, displayStatus, insertTasks, type NewTask, requestHash, taskTraceparent } from '../../shared/tasks.ts';
+import { activeTraceparent } from '../../shared/telemetry.ts';
 import { type AuthEnv, requireRole } from '../auth.ts';
 import type { EnqueueBatcher } from '../enqueue-batcher.ts';
 import { deadlineSignal, parseOrThrow, readJson } from '../http.ts';
@@ -56,7 +57,7 @@ export function taskRoutes(deps: TaskRouteDeps) {
     try {
       return buildTask(input, {
         teamId: c.get('principal').teamId,
-        traceparent: taskTraceparent(c.req.header('traceparent')),
+        traceparent: taskTraceparent(activeTraceparent() ?? c.req.header('traceparent')),
         maxBodyBytes: deps.maxBodyBytes,
       });
     } catch (e) {

@@ -1,0 +1,52 @@
+// Per request: the Prometheus counters and histogram (route template, method, status) and,
+// with tracing on, a server span named "<METHOD> <route template>" that continues the caller's
+// `traceparent`. The span is the active context while the request runs, so an enqueue stores
+// it as the task's trace (shared/tasks.ts) and log lines carry its ids.
+import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import type { Context, MiddlewareHandler } from 'hono';
+import { routePath } from 'hono/route';
+import { httpRequestDuration, httpRequests } from '../shared/metrics.ts';
+import { contextFromTraceparent, tracer, tracingEnabled } from '../shared/telemetry.ts';
+
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
+/** The matched route's template; "unmatched" for a 404 no route answered (bounded cardinality). */
+function routeOf(c: Context): string {
+  const last = c.req.matchedRoutes.at(-1);
+  return last && last.method !== 'ALL' ? routePath(c, -1) : 'unmatched';
+}
+
+// Only the API is traced: probes and scrapes (/healthz, /metrics) every few seconds are noise.
+const traced = (path: string) => path.startsWith('/api/') || path.startsWith('/admin/');
+
+export function observeRequests(): MiddlewareHandler {
+  return async function observe(c, next) {
+    const t0 = performance.now();
+    const method = METHODS.has(c.req.method) ? c.req.method : 'OTHER';
+    if (!tracingEnabled() || !traced(c.req.path)) {
+      await next();
+      const route = routeOf(c);
+      httpRequests.inc({ route, method, status: c.res.status });
+      httpRequestDuration.observe({ route, method }, (performance.now() - t0) / 1000);
+      return;
+    }
+    const parent = contextFromTraceparent(c.req.header('traceparent'));
+    const span = tracer().startSpan(
+      method,
+      { kind: SpanKind.SERVER, attributes: { 'http.request.method': method, 'url.path': c.req.path } },
+      parent,
+    );
+    try {
+      await context.with(trace.setSpan(parent, span), next);
+    } finally {
+      const route = routeOf(c);
+      const status = c.res.status;
+      span.updateName(`${method} ${route}`);
+      span.setAttributes({ 'http.route': route, 'http.response.status_code': status });
+      if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+      span.end();
+      httpRequests.inc({ route, method, status });
+      httpRequestDuration.observe({ route, method }, (performance.now() - t0) / 1000);
+    }
+  };
+}
