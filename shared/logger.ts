@@ -2,7 +2,7 @@
 // covers the places they could travel (request headers, config), and code never logs raw keys.
 // A line written inside a traced request or attempt carries its trace_id and span_id.
 import { context, trace } from '@opentelemetry/api';
-import { type Logger, pino } from 'pino';
+import { type DestinationStream, type Logger, pino } from 'pino';
 
 export type { Logger };
 
@@ -14,25 +14,29 @@ function traceIds(): Record<string, string> {
   return trace.isSpanContextValid(sc) ? { trace_id: sc.traceId, span_id: sc.spanId } : {};
 }
 
-export function createLogger(name: string, level = 'info'): Logger {
-  return pino({
-    name,
-    level,
-    base: { service: name, pid: process.pid },
-    mixin: traceIds,
-    redact: {
-      paths: [
-        'authorization',
-        'headers.authorization',
-        'req.headers.authorization',
-        'key',
-        'token',
-        'secret',
-        'databaseUrl',
-        'bootstrapKey',
-        'operatorToken',
-      ],
-      censor: '[redacted]',
+/** `destination`: stdout unless given (tests capture lines). */
+export function createLogger(name: string, level = 'info', destination?: DestinationStream): Logger {
+  return pino(
+    {
+      name,
+      level,
+      base: { service: name, pid: process.pid },
+      mixin: traceIds,
+      redact: {
+        paths: [
+          'authorization',
+          'headers.authorization',
+          'req.headers.authorization',
+          'key',
+          'token',
+          'secret',
+          'databaseUrl',
+          'bootstrapKey',
+          'operatorToken',
+        ],
+        censor: '[redacted]',
+      },
     },
-  });
+    destination,
+  );
 }

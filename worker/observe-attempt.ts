@@ -44,9 +44,8 @@ export function observeAttempt(task: ClaimedTask, now: number): AttemptObservati
     },
     end(result, plan) {
       count(result);
-      span.setAttribute('posthorn.task.status', plan.status);
+      span.setAttributes({ 'posthorn.outcome': result.outcome, 'posthorn.task.status': plan.status });
       finish(span, result);
-      span.setAttribute('posthorn.outcome', result.outcome);
     },
     abandon() {
       span.setAttribute('posthorn.released', true);

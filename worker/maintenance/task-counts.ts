@@ -7,20 +7,27 @@
 //     running on tasks_leased: their cost follows the live backlog, not the history;
 //   - succeeded, failed and canceled are estimated from the planner's statistics (the table's
 //     row estimate × each status's share from ANALYZE): no table read at all, as fresh as the
-//     last autovacuum/autoanalyze. A status too rare to be among the most common values, or a
-//     table never analysed, reads 0.
+//     last autovacuum/autoanalyze. A status too rare to be among ANALYZE's most common values
+//     reads 0. Below 100k rows (by the same estimate, or never analysed) they are counted
+//     exactly instead: a few milliseconds, and small tables often have no statistics yet.
 // The oldest due task's age reads the first entry of tasks_runnable.
 import type { Sql } from '../../shared/db.ts';
 import type { TaskCounts } from '../../shared/metrics.ts';
 
-export async function countTasks(sql: Sql): Promise<TaskCounts> {
+const TERMINAL = ['succeeded', 'failed', 'canceled'];
+
+export async function countTasks(sql: Sql, o: { exactBelowRows?: number } = {}): Promise<TaskCounts> {
+  const [{ rows }] = await sql<{ rows: number }[]>`select reltuples::float8 as rows from pg_class where oid = 'tasks'::regclass`;
+  const exact = rows < (o.exactBelowRows ?? 100_000);
   const [live, terminal, [oldest]] = await Promise.all([
     sql<{ status: string; due: string; later: string }[]>`
       select status, count(*) filter (where run_at <= now()) as due, count(*) filter (where run_at > now()) as later
       from tasks where status in ('pending', 'retrying') group by status
       union all
       select 'running', count(*), 0 from tasks where status = 'running'`,
-    sql<{ status: string; n: number }[]>`
+    exact
+      ? sql<{ status: string; n: number }[]>`select status, count(*) as n from tasks where status = any(${TERMINAL}) group by status`
+      : sql<{ status: string; n: number }[]>`
       select s.status, greatest(c.reltuples, 0) * s.freq as n
       from pg_class c
       cross join lateral (
@@ -28,7 +35,7 @@ export async function countTasks(sql: Sql): Promise<TaskCounts> {
         from pg_stats st
         where st.schemaname = current_schema() and st.tablename = 'tasks' and st.attname = 'status'
       ) s
-      where c.oid = 'tasks'::regclass and s.status in ('succeeded', 'failed', 'canceled')`,
+      where c.oid = 'tasks'::regclass and s.status = any(${TERMINAL})`,
     sql<{ age: number | null }[]>`
       select extract(epoch from now() - min(run_at))::float8 as age
       from tasks where status in ('pending', 'retrying') and run_at <= now()`,
