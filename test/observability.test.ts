@@ -5,6 +5,7 @@
 // parsed, and their values checked against the traffic sent.
 import { context, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../shared/config.ts';
 import { createLogger } from '../shared/logger.ts';
 import { startHarness } from './helpers/harness.ts';
 import { waitFor } from './helpers/net.ts';
@@ -223,5 +224,34 @@ describe('logs', () => {
     } finally {
       context.disable();
     }
+  });
+});
+
+describe('OTEL_* configuration', () => {
+  const tel = (env: Record<string, string>) => parseConfig(env).telemetry;
+  it('no endpoint, no tracing; the HTTP endpoint gets /v1/traces, the traces endpoint is used as given', () => {
+    expect(tel({}).tracesUrl).toBeNull();
+    expect(tel({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://jaeger:4318/' })).toMatchObject({
+      tracesUrl: 'http://jaeger:4318/v1/traces',
+      protocol: 'http/protobuf',
+      sampler: 'parentbased_always_on',
+      samplerRatio: 1,
+    });
+    expect(tel({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://jaeger:4317', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }).tracesUrl).toBe(
+      'http://jaeger:4317',
+    );
+    expect(
+      tel({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://a:4318', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://b:9999/traces' }).tracesUrl,
+    ).toBe('http://b:9999/traces');
+    expect(tel({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://a:4318', OTEL_SDK_DISABLED: 'true' }).tracesUrl).toBeNull();
+    expect(tel({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://a:4318', OTEL_TRACES_EXPORTER: 'none' }).tracesUrl).toBeNull();
+    expect(tel({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.25' })).toMatchObject({ samplerRatio: 0.25 });
+  });
+
+  it('an invalid value stops the process with the variable named', () => {
+    expect(() => tel({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/xml' })).toThrow(/OTEL_EXPORTER_OTLP_PROTOCOL/);
+    expect(() => tel({ OTEL_TRACES_SAMPLER: 'sometimes' })).toThrow(/OTEL_TRACES_SAMPLER/);
+    expect(() => tel({ OTEL_TRACES_SAMPLER_ARG: '2' })).toThrow(/OTEL_TRACES_SAMPLER_ARG/);
+    expect(() => tel({ OTEL_EXPORTER_OTLP_ENDPOINT: 'not a url' })).toThrow(/OTEL_EXPORTER_OTLP_ENDPOINT/);
   });
 });
