@@ -19,15 +19,28 @@ function routeOf(c: Context): string {
 // Only the API is traced: probes and scrapes (/healthz, /metrics) every few seconds are noise.
 const traced = (path: string) => path.startsWith('/api/') || path.startsWith('/admin/');
 
+// The labelled series per (route, method, status), looked up once: prom-client hashes a label
+// object per call. Bounded like the labels themselves (routes × methods × status codes).
+const series = new Map<string, { count: { inc(): void }; duration: { observe(v: number): void } }>();
+
+function record(route: string, method: string, status: number, seconds: number) {
+  const key = `${route} ${method} ${status}`;
+  let s = series.get(key);
+  if (!s) {
+    s = { count: httpRequests.labels({ route, method, status }), duration: httpRequestDuration.labels({ route, method }) };
+    series.set(key, s);
+  }
+  s.count.inc();
+  s.duration.observe(seconds);
+}
+
 export function observeRequests(): MiddlewareHandler {
   return async function observe(c, next) {
     const t0 = performance.now();
     const method = METHODS.has(c.req.method) ? c.req.method : 'OTHER';
     if (!tracingEnabled() || !traced(c.req.path)) {
       await next();
-      const route = routeOf(c);
-      httpRequests.inc({ route, method, status: c.res.status });
-      httpRequestDuration.observe({ route, method }, (performance.now() - t0) / 1000);
+      record(routeOf(c), method, c.res.status, (performance.now() - t0) / 1000);
       return;
     }
     const parent = contextFromTraceparent(c.req.header('traceparent'));
@@ -45,8 +58,7 @@ export function observeRequests(): MiddlewareHandler {
       span.setAttributes({ 'http.route': route, 'http.response.status_code': status });
       if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
       span.end();
-      httpRequests.inc({ route, method, status });
-      httpRequestDuration.observe({ route, method }, (performance.now() - t0) / 1000);
+      record(route, method, status, (performance.now() - t0) / 1000);
     }
   };
 }

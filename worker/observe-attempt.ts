@@ -54,9 +54,17 @@ export function observeAttempt(task: ClaimedTask, now: number): AttemptObservati
   };
 }
 
+// The labelled series per outcome, looked up once: prom-client hashes a label object per call.
+const perOutcome = new Map<string, { count: { inc(): void }; duration: { observe(v: number): void } }>();
+
 function count(result: AttemptResult) {
-  attempts.inc({ outcome: result.outcome });
-  attemptDuration.observe({ outcome: result.outcome }, (result.finishedAt.getTime() - result.startedAt.getTime()) / 1000);
+  let m = perOutcome.get(result.outcome);
+  if (!m) {
+    m = { count: attempts.labels({ outcome: result.outcome }), duration: attemptDuration.labels({ outcome: result.outcome }) };
+    perOutcome.set(result.outcome, m);
+  }
+  m.count.inc();
+  m.duration.observe((result.finishedAt.getTime() - result.startedAt.getTime()) / 1000);
 }
 
 function clientAttributes(method: string, url: string) {
