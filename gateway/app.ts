@@ -16,7 +16,7 @@ import { type TargetCheck, taskRoutes } from './api/tasks.ts';
 import { type AuthEnv, authenticate, requireRole } from './auth.ts';
 import type { EnqueueBatcher } from './enqueue-batcher.ts';
 import { deadline, throwIfPastDeadline } from './http.ts';
-import { observeRequests } from './observe.ts';
+import { observeRequests, requestLogIds } from './observe.ts';
 import { buildOpenApi } from './openapi.ts';
 import type { GatewayLimits } from './rate-limit.ts';
 
@@ -55,13 +55,13 @@ export function createApp(deps: AppDeps) {
       return problemResponse(c, problem('validation_failed', err.message || 'bad request'));
     }
     if (isUnavailableError(err)) {
-      logger.warn({ err: { message: err.message, code: (err as any).code } }, 'database unavailable');
+      logger.warn({ err: { message: err.message, code: (err as any).code }, ...requestLogIds(c) }, 'database unavailable');
       return problemResponse(
         c,
         problem('unavailable', 'the database is not reachable; try again shortly', undefined, { 'retry-after': '5' }),
       );
     }
-    logger.error({ err, path: c.req.path }, 'unhandled error');
+    logger.error({ err, path: c.req.path, ...requestLogIds(c) }, 'unhandled error');
     return c.body(JSON.stringify({ status: 500, code: 'internal', title: 'Internal error', detail: 'an unexpected error occurred' }), 500, {
       'content-type': 'application/problem+json',
     });

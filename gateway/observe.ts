@@ -1,12 +1,11 @@
 // Per request: the Prometheus counters and histogram (route template, method, status) and,
 // with tracing on, a server span named "<METHOD> <route template>" that continues the caller's
-// `traceparent`. The span is the active context while the request runs, so an enqueue stores
-// it as the task's trace (shared/tasks.ts) and log lines carry its ids.
-import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+// `traceparent`. An enqueue stores that span's context as the task's trace (gateway/api/tasks.ts).
+import { type Span, SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { Context, MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
 import { httpRequestDuration, httpRequests } from '../shared/metrics.ts';
-import { contextFromTraceparent, tracer, tracingEnabled } from '../shared/telemetry.ts';
+import { contextFromTraceparent, logIds, traceparentOf, tracer, tracingEnabled } from '../shared/telemetry.ts';
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
@@ -34,6 +33,22 @@ function record(route: string, method: string, status: number, seconds: number) 
   s.duration.observe(seconds);
 }
 
+// The request's server span, for the enqueue to store and for log lines (no async context: see
+// shared/telemetry.ts).
+const spans = new WeakMap<Context, Span>();
+
+/** The request's span as a traceparent (unsampled too: the decision travels with the task). */
+export const requestTraceparent = (c: Context): string | undefined => {
+  const span = spans.get(c);
+  return span ? traceparentOf(span) : undefined;
+};
+
+/** trace_id and span_id of the request's span for a log line; {} when not traced. */
+export const requestLogIds = (c: Context) => {
+  const span = spans.get(c);
+  return span ? logIds(span) : {};
+};
+
 export function observeRequests(): MiddlewareHandler {
   return async function observe(c, next) {
     const t0 = performance.now();
@@ -49,8 +64,9 @@ export function observeRequests(): MiddlewareHandler {
       { kind: SpanKind.SERVER, attributes: { 'http.request.method': method, 'url.path': c.req.path } },
       parent,
     );
+    spans.set(c, span);
     try {
-      await context.with(trace.setSpan(parent, span), next);
+      await next();
     } finally {
       const route = routeOf(c);
       const status = c.res.status;

@@ -8,7 +8,7 @@
 import {
   type Attributes,
   type Context,
-  context,
+  type ContextManager,
   DiagLogLevel,
   diag,
   ROOT_CONTEXT,
@@ -81,6 +81,7 @@ async function start(cfg: TelemetryConfig, serviceName: string, logger?: Logger)
     // Batches of up to 512 spans every 5 s (or OTEL_BSP_*): the export is off the hot path.
     spanProcessors: [new base.BatchSpanProcessor(exporter)],
     textMapPropagator: new W3CTraceContextPropagator(),
+    contextManager: new SyncContextManager(),
     instrumentations: [],
     // Traces only: no OTLP metrics (Prometheus scrapes /metrics) and no OTLP logs (pino lines).
     metricReaders: [],
@@ -127,11 +128,44 @@ export function traceparentOf(span: Span): string {
   return `00-${sc.traceId}-${sc.spanId}-0${sc.traceFlags & 1}`;
 }
 
-/** The active span's traceparent (unsampled ones too, so the decision travels), or undefined. */
-export function activeTraceparent(): string | undefined {
-  if (!enabled) return undefined;
-  const span = trace.getSpan(context.active());
-  return span && trace.isSpanContextValid(span.spanContext()) ? traceparentOf(span) : undefined;
+/** A span's ids for a log line. */
+export function logIds(span: Span): { trace_id: string; span_id: string } {
+  const sc = span.spanContext();
+  return { trace_id: sc.traceId, span_id: sc.spanId };
+}
+
+/**
+ * The active context lasts for the synchronous extent of context.with() and no longer: no
+ * async_hooks. The SDK's default (AsyncLocalStorage) makes every promise in the process pay
+ * for a hook on Node 20: a loop of awaits ran 9× slower with it, and in the bench tracing
+ * cost the gateway and the workers ≈30% more CPU per task (docs/observability.md). Posthorn
+ * passes parent contexts explicitly instead (the request's span on its Hono context, the
+ * attempt's span to its client span), so nothing relies on a context surviving an await.
+ */
+class SyncContextManager implements ContextManager {
+  private current: Context = ROOT_CONTEXT;
+  active(): Context {
+    return this.current;
+  }
+  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(ctx: Context, fn: F, thisArg?: ThisParameterType<F>, ...args: A) {
+    const prev = this.current;
+    this.current = ctx;
+    try {
+      return fn.call(thisArg, ...args);
+    } finally {
+      this.current = prev;
+    }
+  }
+  bind<T>(_ctx: Context, target: T): T {
+    return target;
+  }
+  enable(): this {
+    return this;
+  }
+  disable(): this {
+    this.current = ROOT_CONTEXT;
+    return this;
+  }
 }
 
 /** A URL without its query, fragment and credentials (they may carry secrets): what url.full may show. */

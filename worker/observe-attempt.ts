@@ -4,7 +4,7 @@
 // headers or body.
 import { type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { attemptDuration, attempts, deliveryLag } from '../shared/metrics.ts';
-import { contextFromTraceparent, traceparentOf, tracer, tracingEnabled, urlWithoutQuery } from '../shared/telemetry.ts';
+import { contextFromTraceparent, logIds, traceparentOf, tracer, tracingEnabled, urlWithoutQuery } from '../shared/telemetry.ts';
 import type { AttemptResult, ClaimedTask, ExecutorDeps } from './executor.ts';
 import type { Plan } from './retry.ts';
 
@@ -35,9 +35,8 @@ export function observeAttempt(task: ClaimedTask, now: number): AttemptObservati
     parent,
   );
   const ctx = trace.setSpan(parent, span);
-  const sc = span.spanContext();
   return {
-    logIds: { trace_id: sc.traceId, span_id: sc.spanId },
+    logIds: logIds(span),
     clientSpan: () => {
       const client = tracer().startSpan(task.method, { kind: SpanKind.CLIENT, attributes: clientAttributes(task.method, url) }, ctx);
       return { traceparent: traceparentOf(client), end: (result) => finish(client, result) };

@@ -4,10 +4,10 @@ import type { Sql } from '../../shared/db.ts';
 import { type FieldError, ProblemError, problem } from '../../shared/errors.ts';
 import { batchInputSchema, listTasksQuerySchema, type TaskInput, taskInputSchema } from '../../shared/schemas.ts';
 import { buildTask, displayStatus, insertTasks, type NewTask, requestHash, taskTraceparent } from '../../shared/tasks.ts';
-import { activeTraceparent } from '../../shared/telemetry.ts';
 import { type AuthEnv, requireRole } from '../auth.ts';
 import type { EnqueueBatcher } from '../enqueue-batcher.ts';
 import { deadlineSignal, parseOrThrow, readJson } from '../http.ts';
+import { requestTraceparent } from '../observe.ts';
 import { attemptView, cancelTask, decodeCursor, getTask, listAttempts, listTasks, replayTask, taskView } from './task-queries.ts';
 
 export type TargetCheck = (url: URL) => { ok: true } | { ok: false; reason: string };
@@ -57,7 +57,7 @@ export function taskRoutes(deps: TaskRouteDeps) {
     try {
       return buildTask(input, {
         teamId: c.get('principal').teamId,
-        traceparent: taskTraceparent(activeTraceparent() ?? c.req.header('traceparent')),
+        traceparent: taskTraceparent(requestTraceparent(c) ?? c.req.header('traceparent')),
         maxBodyBytes: deps.maxBodyBytes,
       });
     } catch (e) {
