@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import type { Dispatcher } from 'undici';
 import type { Config } from '../shared/config.ts';
 import { createSql, type Sql } from '../shared/db.ts';
+import { errorForLog } from '../shared/errors.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
 import { registerWorkerGauges } from '../shared/metrics.ts';
 import { createTargetPolicy } from '../shared/targets.ts';
@@ -86,10 +87,24 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
         counts.lostLeases++;
         logger.warn({ task_id: task.id, attempt: task.attempts, ...observed.logIds }, 'lease lost before completion; result dropped');
       }
+      // A task that ends failed is worth an operator's look (docs/retries.md); never its headers or body.
+      else if (done.status === 'failed') {
+        logger.warn(
+          {
+            task_id: task.id,
+            team_id: task.team_id,
+            origin: done.origin,
+            attempts: task.attempts,
+            outcome: result.outcome,
+            status_code: result.statusCode,
+          },
+          'task failed',
+        );
+      }
     } catch (err) {
       // The completion could not be written (database gone): the lease expires and the task
       // runs again elsewhere. At least once, never lost.
-      logger.error({ err, task_id: task.id, ...observed.logIds }, 'could not record attempt');
+      logger.error({ err: errorForLog(err), task_id: task.id, ...observed.logIds }, 'could not record attempt');
     } finally {
       running.delete(task.id);
       producer.slotFreed();
@@ -126,6 +141,7 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
     Math.max(100, Math.floor(config.leaseMs / 3)),
   );
 
+  let stopping = false;
   const leaderServices = createLeaderServices({ sql, logger, leaseMs: config.leaseMs, retentionHours: config.retentionHours, now });
   const elector = createElector({
     sql,
@@ -134,7 +150,9 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
       leaderServices.start();
     },
     onDemoted: async () => {
-      logger.warn({ worker_id: workerId }, 'lost leadership');
+      // Giving it up on the way out is routine; losing it while running is worth a warning.
+      if (stopping) logger.info({ worker_id: workerId }, 'released leadership');
+      else logger.warn({ worker_id: workerId }, 'lost leadership');
       await leaderServices.stop();
     },
     onError: (err) => logger.warn({ err }, 'leader election: connection problem'),
@@ -160,6 +178,7 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
   logger.info({ worker_id: workerId, concurrency: config.workerConcurrency, metrics_port: health?.port }, 'worker started');
 
   async function stop() {
+    stopping = true;
     // Stop claiming, let attempts in flight finish within the grace period, release the rest.
     await producer.stop();
     await elector.stop();
