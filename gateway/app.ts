@@ -7,6 +7,7 @@ import type { TrustedProxies } from '../shared/config.ts';
 import type { Sql } from '../shared/db.ts';
 import { errorForLog, isDataError, isUnavailableError, ProblemError, problem } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
+import { gatewayRegistry, scrapeRegistry } from '../shared/metrics.ts';
 import { migrationsCurrent } from '../shared/migrate.ts';
 import { adminRoutes } from './api/admin.ts';
 import { channelRoutes } from './api/channels.ts';
@@ -20,6 +21,7 @@ import { docsPage } from './docs-page.ts';
 import type { EnqueueBatcher } from './enqueue-batcher.ts';
 import { deadline, refuseBadStrings, throwIfPastDeadline } from './http.ts';
 import { methodNotAllowed } from './methods.ts';
+import { observeRequests, requestLogIds } from './observe.ts';
 import { buildOpenApi } from './openapi.ts';
 import type { GatewayLimits } from './rate-limit.ts';
 import { uiRoutes } from './ui/app.tsx';
@@ -55,6 +57,7 @@ export function problemResponse(c: Context, err: ProblemError) {
 export function createApp(deps: AppDeps) {
   const { sql, logger } = deps;
   const app = new Hono<AuthEnv>();
+  app.use('*', observeRequests()); // metrics and the server span (docs/observability.md)
 
   app.onError((err, c) => {
     if (err instanceof ProblemError) return problemResponse(c, err);
@@ -64,7 +67,7 @@ export function createApp(deps: AppDeps) {
     // Errors are logged by errorForLog only: a PostgreSQL error carries the statement's
     // parameters, which for an enqueue are task rows with their headers and bodies.
     if (isUnavailableError(err)) {
-      logger.warn({ err: errorForLog(err) }, 'database unavailable');
+      logger.warn({ err: errorForLog(err), ...requestLogIds(c) }, 'database unavailable');
       return problemResponse(
         c,
         problem('unavailable', 'the database is not reachable; try again shortly', undefined, { 'retry-after': '5' }),
@@ -81,7 +84,7 @@ export function createApp(deps: AppDeps) {
         ]),
       );
     }
-    logger.error({ err: errorForLog(err), path: c.req.path }, 'unhandled error');
+    logger.error({ err: errorForLog(err), path: c.req.path, ...requestLogIds(c) }, 'unhandled error');
     return c.body(JSON.stringify({ status: 500, code: 'internal', title: 'Internal error', detail: 'an unexpected error occurred' }), 500, {
       'content-type': 'application/problem+json',
     });
@@ -124,6 +127,10 @@ export function createApp(deps: AppDeps) {
   });
   const openapi = buildOpenApi();
   app.get('/openapi.json', (c) => c.json(openapi));
+  app.get('/metrics', async (c) => {
+    const registry = scrapeRegistry(gatewayRegistry);
+    return c.body(await registry.metrics(), 200, { 'content-type': registry.contentType });
+  });
   app.get('/docs', docsPage(openapi));
 
   // 413 past maxSize. A declared Content-Length is checked without touching the body (Node's

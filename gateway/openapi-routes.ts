@@ -119,6 +119,16 @@ export const ROUTES: RouteSpec[] = [
     },
   },
   {
+    id: 'metrics',
+    method: 'get',
+    path: '/metrics',
+    tag: 'Health',
+    access: 'public',
+    summary: 'Prometheus metrics',
+    description: "The gateway's metrics in Prometheus text format (docs/observability.md lists them).",
+    responses: { 200: { description: 'Prometheus text format 0.0.4', contentType: 'text/plain' } },
+  },
+  {
     id: 'openapi',
     method: 'get',
     path: '/openapi.json',

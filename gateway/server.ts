@@ -6,6 +6,7 @@ import type { Config } from '../shared/config.ts';
 import { createSql } from '../shared/db.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
 import { createTargetPolicy } from '../shared/targets.ts';
+import { initTelemetry, shutdownTelemetry } from '../shared/telemetry.ts';
 import { createApp } from './app.ts';
 import { createEnqueueBatcher } from './enqueue-batcher.ts';
 import { createGatewayLimits } from './rate-limit.ts';
@@ -13,6 +14,7 @@ import { createGatewayLimits } from './rate-limit.ts';
 /** opts: for tests that watch a real gateway in process (its log lines, a short body timeout). */
 export async function startGateway(config: Config & { databaseUrl: string }, opts: { logger?: Logger; bodyTimeoutMs?: number } = {}) {
   const logger = opts.logger ?? createLogger('gateway', config.logLevel);
+  await initTelemetry(config.telemetry, 'posthorn-gateway', logger);
   const sql = createSql(config.databaseUrl, { max: config.dbPool, name: 'posthorn-gateway' });
   const batcher = createEnqueueBatcher(sql);
   const policy = createTargetPolicy({ allowPrivate: config.allowPrivateTargets, allowlist: config.targetAllowlist });
@@ -48,6 +50,7 @@ export async function startGateway(config: Config & { databaseUrl: string }, opt
     await batcher.drain();
     await sql.end({ timeout: 5 });
     await limiterSql.end({ timeout: 5 });
+    await shutdownTelemetry(); // exports the spans still buffered
     logger.info('gateway stopped');
   }
   return { url, app, stop };

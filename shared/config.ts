@@ -52,6 +52,8 @@ export function parseTrustedProxies(raw: string): TrustedProxies {
   return out;
 }
 
+const otlpProtocol = z.enum(['http/protobuf', 'http/json', 'grpc']);
+
 const keyPattern = /^ph_[A-Za-z0-9]{32,}$/;
 
 const envSchema = z.object({
@@ -118,6 +120,18 @@ const envSchema = z.object({
     .refine((u) => /^https?:$/.test(new URL(u).protocol), 'expected an http(s) URL')
     .optional(),
   POSTHORN_NOTIFY_INTERVAL_MS: int(50, 600_000).default(1000),
+  // OpenTelemetry: the standard variables (opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables).
+  OTEL_SDK_DISABLED: bool.default(false),
+  OTEL_TRACES_EXPORTER: z.enum(['otlp', 'none']).default('otlp'),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.string().url().optional(),
+  OTEL_EXPORTER_OTLP_PROTOCOL: otlpProtocol.default('http/protobuf'),
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: otlpProtocol.optional(),
+  OTEL_SERVICE_NAME: z.string().min(1).optional(),
+  OTEL_TRACES_SAMPLER: z
+    .enum(['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'])
+    .default('parentbased_always_on'),
+  OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).optional(),
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -162,8 +176,32 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
     smtpFrom: e.POSTHORN_SMTP_FROM,
     publicUrl: e.POSTHORN_PUBLIC_URL?.replace(/\/+$/, ''),
     notifyIntervalMs: e.POSTHORN_NOTIFY_INTERVAL_MS,
+    telemetry: telemetryConfig(e),
   };
 }
+
+/**
+ * Where spans go. No endpoint (or OTEL_SDK_DISABLED / OTEL_TRACES_EXPORTER=none): tracesUrl is
+ * null and nothing is exported or even recorded. The traces endpoint wins over the general one;
+ * for HTTP the general one gets /v1/traces appended, as the OTLP exporter specification says.
+ */
+function telemetryConfig(e: z.output<typeof envSchema>) {
+  const protocol = e.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? e.OTEL_EXPORTER_OTLP_PROTOCOL;
+  const base = e.OTEL_EXPORTER_OTLP_ENDPOINT;
+  let tracesUrl = e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? null;
+  if (!tracesUrl && base) tracesUrl = protocol === 'grpc' ? base : `${base.replace(/\/+$/, '')}/v1/traces`;
+  if (e.OTEL_SDK_DISABLED || e.OTEL_TRACES_EXPORTER === 'none') tracesUrl = null;
+  return {
+    tracesUrl,
+    protocol,
+    serviceName: e.OTEL_SERVICE_NAME,
+    sampler: e.OTEL_TRACES_SAMPLER,
+    // The specification's default ratio when the argument is absent.
+    samplerRatio: e.OTEL_TRACES_SAMPLER_ARG ?? 1,
+  };
+}
+
+export type TelemetryConfig = ReturnType<typeof telemetryConfig>;
 
 export type Config = ReturnType<typeof parseConfig>;
 

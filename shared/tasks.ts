@@ -5,6 +5,7 @@ import type { Sql } from './db.ts';
 import { parseDelay } from './duration.ts';
 import { problem } from './errors.ts';
 import { uuidv7 } from './ids.ts';
+import { tasksEnqueued } from './metrics.ts';
 import type { TaskInput } from './schemas.ts';
 
 export type NewTask = {
@@ -146,6 +147,7 @@ export async function insertTasks(sql: Sql, tasks: NewTask[]): Promise<Map<strin
       select pg_notify(${TASK_NOTIFY_CHANNEL}, '') from ins where run_at <= now() limit 1
     )
     select ins.id, ins.run_at, ins.created_at, exists (select 1 from wake) as due from ins`;
+  tasksEnqueued.inc(rows.length);
   return new Map(rows.map((r) => [r.id, r]));
 }
 

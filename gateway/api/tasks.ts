@@ -7,6 +7,7 @@ import { buildTask, displayStatus, insertTasks, type NewTask, requestHash, taskT
 import { type AuthEnv, requireRole } from '../auth.ts';
 import type { EnqueueBatcher } from '../enqueue-batcher.ts';
 import { deadlineSignal, parseOrThrow, readJson } from '../http.ts';
+import { requestTraceparent } from '../observe.ts';
 import { attemptView, cancelTask, decodeCursor, getTask, listAttempts, listTasks, replayTask, taskView } from './task-queries.ts';
 
 export type TargetCheck = (url: URL) => { ok: true } | { ok: false; reason: string };
@@ -56,7 +57,7 @@ export function taskRoutes(deps: TaskRouteDeps) {
     try {
       return buildTask(input, {
         teamId: c.get('principal').teamId,
-        traceparent: taskTraceparent(c.req.header('traceparent')),
+        traceparent: taskTraceparent(requestTraceparent(c) ?? c.req.header('traceparent')),
         maxBodyBytes: deps.maxBodyBytes,
       });
     } catch (e) {

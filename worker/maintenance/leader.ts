@@ -2,6 +2,7 @@
 // notifier. Started when the elector wins the lock, stopped when it loses it.
 import type { Sql } from '../../shared/db.ts';
 import type { Logger } from '../../shared/logger.ts';
+import { recordPass } from '../../shared/telemetry.ts';
 import { rescueExpiredLeases } from './leases.ts';
 import type { Notifier } from './notifier.ts';
 import { pruneFinishedTasks, pruneIdempotencyKeys } from './pruner.ts';
@@ -49,22 +50,28 @@ export function createLeaderServices(o: LeaderOptions) {
   });
   // Half the lease, within [200 ms, 5 s]: a dead worker's tasks wait at most lease + this.
   const rescuer = every(Math.max(200, Math.min(5000, Math.floor(o.leaseMs / 2))), async () => {
+    const t0 = Date.now();
     try {
       const n = await rescueExpiredLeases(o.sql);
       if (n > 0) o.logger.info({ rescued: n }, 'rescued tasks whose lease expired');
+      if (n > 0) recordPass('posthorn.rescue', t0, { 'posthorn.rescued': n });
     } catch (err) {
       o.logger.warn({ err }, 'rescue failed');
+      recordPass('posthorn.rescue', t0, {}, err);
     }
   });
   const pruner = every(60_000, async () => {
+    const t0 = Date.now();
     try {
       let total = 0;
       // Bounded: at most 100 batches (100k rows) a minute, so a backlog drains without a long lock.
       for (let i = 0, n = -1; i < 100 && n !== 0; i++) total += n = await pruneFinishedTasks(o.sql, o.retentionHours, now());
       const keys = await pruneIdempotencyKeys(o.sql);
       if (total || keys) o.logger.info({ tasks: total, idempotency_keys: keys }, 'pruned');
+      if (total || keys) recordPass('posthorn.prune', t0, { 'posthorn.pruned.tasks': total, 'posthorn.pruned.idempotency_keys': keys });
     } catch (err) {
       o.logger.warn({ err }, 'prune failed');
+      recordPass('posthorn.prune', t0, {}, err);
     }
   });
   const services = [scheduler, rescuer, pruner];

@@ -7,6 +7,7 @@ import { latestTickAtOrBefore, nextTick } from '../../shared/cron.ts';
 import type { Sql } from '../../shared/db.ts';
 import type { TaskInput } from '../../shared/schemas.ts';
 import { insertTasks, taskForTick } from '../../shared/tasks.ts';
+import { startTickSpan, traceparentOf } from '../../shared/telemetry.ts';
 
 type ScheduleRow = { id: string; team_id: string; cron: string; timezone: string; template: TaskInput; next_run_at: Date };
 
@@ -24,12 +25,27 @@ export async function enqueueDueTicks(sql: Sql, limit = 100): Promise<{ ticks: n
     if (due.length === 0) return { ticks: 0, created: 0 };
     const tasks = [];
     const moves = [];
+    const spans = [];
     for (const s of due) {
       const tick = latestTickAtOrBefore(s.cron, s.timezone, now) ?? s.next_run_at;
-      tasks.push(taskForTick(s, tick));
+      const task = taskForTick(s, tick);
+      const span = startTickSpan({
+        'posthorn.schedule.id': s.id,
+        'posthorn.task.id': task.id,
+        'posthorn.scheduled_for': tick.toISOString(),
+      });
+      if (span) spans.push({ span, id: task.id });
+      if (span) task.traceparent = traceparentOf(span); // the task's attempts continue the tick's trace
+      tasks.push(task);
       moves.push({ id: s.id, last_run_at: tick.toISOString(), next_run_at: nextTick(s.cron, s.timezone, now)?.toISOString() ?? null });
     }
-    const created = await insertTasks(tx, tasks);
+    let created = new Map<string, unknown>();
+    try {
+      created = await insertTasks(tx, tasks);
+    } finally {
+      // created false: another leader had already enqueued this tick (unique index), or the insert failed.
+      for (const { span, id } of spans) span.setAttribute('posthorn.task.created', created.has(id)).end();
+    }
     await tx`
       update schedules s set next_run_at = v.next_run_at, last_run_at = v.last_run_at, updated_at = now()
       from jsonb_to_recordset(${tx.json(moves as any)}::jsonb) as v(id uuid, next_run_at timestamptz, last_run_at timestamptz)
