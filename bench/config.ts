@@ -27,7 +27,11 @@ export const CONFIG = {
   logLevel: process.env.BENCH_LOG_LEVEL ?? 'warn',
   // The per-key limiter stays on (its UPSERT is part of what an enqueue costs) with a limit the
   // bench never reaches; POSTHORN_RATE_LIMIT=off measures without it.
-  rateLimit: process.env.POSTHORN_RATE_LIMIT ?? '100000000/1s',
+  rateLimit: process.env.POSTHORN_RATE_LIMIT ?? '1000000/1s', // the most a limit may allow (docs/auth.md)
+  // 1: the children trace and export to a local OTLP receiver (bench/otlp-receiver.ts); else
+  // tracing is off, whatever OTEL_* the shell has.
+  otlp: process.env.BENCH_OTLP === '1',
+  otlpProtocol: process.env.BENCH_OTLP_PROTOCOL ?? 'http/protobuf',
 };
 
 export type BenchConfig = typeof CONFIG;

@@ -1,8 +1,9 @@
-// posthorn start | gateway | worker | migrate | keys ...  (API.md §1)
+// posthorn start | gateway | worker | migrate | keys ...  (docs/api.md, docs/configuration.md)
 
 import { startGateway } from '../gateway/server.ts';
 import { type Config, ConfigError, parseConfig } from '../shared/config.ts';
 import { createSql } from '../shared/db.ts';
+import { EmbeddedError, openEmbeddedDatabase } from '../shared/embedded.ts';
 import { bootstrap } from '../shared/keys.ts';
 import { createLogger } from '../shared/logger.ts';
 import { migrate } from '../shared/migrate.ts';
@@ -17,7 +18,9 @@ const USAGE = `usage: posthorn <command>
   migrate            apply pending migrations and exit
   keys create --team <slug> --role admin|write|read [--name <name>]
   keys list [--team <slug>]
-  keys revoke <id>`;
+  keys revoke <id>
+The keys commands use DATABASE_URL, else the embedded database of POSTHORN_DATA_DIR
+(the running one, or started for the command). Configuration: docs/configuration.md`;
 
 function needDatabase(config: Config): Config & { databaseUrl: string } {
   if (!config.databaseUrl) throw new ConfigError('DATABASE_URL must be set for this command (posthorn start sets it for its children)');
@@ -43,6 +46,9 @@ function onShutdown(stop: () => Promise<void>) {
   };
   process.on('SIGTERM', () => handler('SIGTERM'));
   process.on('SIGINT', () => handler('SIGINT'));
+  // A child of `posthorn start` whose supervisor died without stopping it (SIGKILL) sees its
+  // IPC channel close: it stops too, instead of serving on as an orphan.
+  if (process.send) process.on('disconnect', () => handler('disconnect'));
 }
 
 async function main(argv: string[]) {
@@ -73,16 +79,31 @@ async function main(argv: string[]) {
       if (key && !config.bootstrapKey) process.stdout.write(`posthorn bootstrap admin key (team "default"; shown once): ${key}\n`);
       return;
     }
-    case 'keys':
-      return runKeys(needDatabase(config), rest);
+    case 'keys': {
+      if (config.databaseUrl) return runKeys(config.databaseUrl, rest);
+      const db = await openEmbeddedDatabase({ dataDir: config.dataDir, port: config.embeddedPgPort });
+      try {
+        return await runKeys(db.url, rest);
+      } finally {
+        await db.stop();
+      }
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(USAGE);
+      return;
     default:
-      console.error(USAGE);
-      process.exit(command ? 2 : 0);
+      console.error(`posthorn: unknown command "${command}"\n${USAGE}`);
+      process.exit(2);
   }
 }
 
 main(process.argv.slice(2)).catch((err) => {
-  if (err instanceof ConfigError) console.error(`posthorn: ${err.message}`);
+  // Problems the user can fix are one line saying why and what to do; anything else is a bug
+  // and keeps its stack.
+  if (err instanceof ConfigError || err instanceof EmbeddedError) console.error(`posthorn: ${err.message}`);
   else console.error('posthorn:', err);
   process.exit(1);
 });

@@ -1,18 +1,17 @@
 // posthorn keys create | list | revoke: key management from the shell, straight on the database.
 import { parseArgs } from 'node:util';
-import type { Config } from '../shared/config.ts';
 import { createSql } from '../shared/db.ts';
 import { isUuid } from '../shared/ids.ts';
 import { createKey, ROLES, type Role } from '../shared/keys.ts';
 
-export async function runKeys(config: Config & { databaseUrl: string }, args: string[]) {
+export async function runKeys(databaseUrl: string, args: string[]) {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
     options: { team: { type: 'string' }, role: { type: 'string' }, name: { type: 'string' } },
   });
   const [sub, arg] = positionals;
-  const sql = createSql(config.databaseUrl, { max: 1 });
+  const sql = createSql(databaseUrl, { max: 1 });
   try {
     if (sub === 'create') {
       const role = values.role as Role;

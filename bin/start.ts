@@ -19,12 +19,31 @@ type Child = { name: string; args: string[]; env: Record<string, string>; proc?:
 
 export async function runStart(config: Config) {
   const logger = createLogger('posthorn', config.logLevel);
+  // A signal during start-up (PostgreSQL starting, migrations) waits for it to finish, then
+  // stops what was started: the default action would kill us and leave PostgreSQL running.
+  let stopRequested: string | null = null;
+  let stop: ((signal: string) => Promise<void>) | null = null;
+  const onSignal = (signal: string) => {
+    if (stop) void stop(signal);
+    else stopRequested ??= signal;
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  // Under `npm start`, npm is our parent (the script execs node, so npm's SIGTERM reaches us).
+  // If npm itself goes away without passing a signal on (SIGKILL), stop too rather than serve on
+  // as an orphan. Only then: a `posthorn start &` whose shell exits is meant to keep running.
+  if (config.launchedByNpm) {
+    const parent = process.ppid;
+    setInterval(() => process.ppid !== parent && onSignal('parent exited'), 500).unref();
+  }
+
   let embedded: EmbeddedDb | null = null;
   let databaseUrl = config.databaseUrl;
   if (!databaseUrl) {
     embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPgPort });
     databaseUrl = embedded.url;
-    logger.info({ port: config.embeddedPgPort, data_dir: path.resolve(config.dataDir, 'pg') }, 'embedded PostgreSQL started');
+    if (embedded.stoppedOrphan) logger.warn({ pid: embedded.stoppedOrphan }, 'stopped a PostgreSQL that an earlier start had left running');
+    logger.info({ port: config.embeddedPgPort, cluster_dir: embedded.clusterDir }, 'embedded PostgreSQL started');
   }
 
   const sql = createSql(databaseUrl, { max: 2 });
@@ -84,7 +103,7 @@ export async function runStart(config: Config) {
   }
   children.forEach(spawnChild);
 
-  async function stop(signal: string) {
+  stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping');
@@ -103,7 +122,6 @@ export async function runStart(config: Config) {
     if (embedded) await embedded.stop();
     logger.info('stopped');
     process.exit(0);
-  }
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  };
+  if (stopRequested) await stop(stopRequested);
 }

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { cronProblem, timezoneProblem } from './cron.ts';
 import { parseDelay } from './duration.ts';
+import { headerValueProblem, timestampProblem } from './input-rules.ts';
 import { DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, DISPLAY_STATUSES } from './tasks.ts';
 
 export const MAX_DELAY_MS = 365 * 24 * 3_600_000;
@@ -27,7 +28,9 @@ const headersSchema = z.record(z.string().max(256), z.string().max(8192)).superR
   for (const name of names) {
     const why = headerNameProblem(name);
     if (why) ctx.addIssue({ code: 'custom', path: [name], message: `header "${name}" ${why}` });
-    if (/[\r\n\0]/.test(h[name]!)) ctx.addIssue({ code: 'custom', path: [name], message: 'header values may not contain CR, LF or NUL' });
+    // Not only CR/LF/NUL: "ключ☃", \x01 or \x7f were stored, then every attempt failed in undici.
+    const bad = headerValueProblem(h[name]!);
+    if (bad) ctx.addIssue({ code: 'custom', path: [name], message: bad });
     if (seen.has(name.toLowerCase())) ctx.addIssue({ code: 'custom', path: [name], message: 'header given twice' });
     seen.add(name.toLowerCase());
   }
@@ -49,6 +52,8 @@ export const httpUrl = z
       ctx.addIssue({ code: 'custom', message: 'credentials in the URL are not allowed; send an authorization header' });
   });
 
+// Defaults: DEFAULT_RETRY in shared/tasks.ts (docs/retries.md), the one copy, which the
+// completer's callback tasks use too.
 export const retrySchema = z
   .strictObject({
     max_retries: z.number().int().min(0).max(100).default(DEFAULT_RETRY.max_retries),
@@ -103,8 +108,15 @@ export const taskInputSchema = z
   .strictObject({
     ...requestFields,
     delay: delaySchema.optional(),
-    run_at: z.iso.datetime({ offset: true }).optional(),
+    run_at: z.iso
+      .datetime({ offset: true })
+      .superRefine((at, ctx) => {
+        const why = timestampProblem(at);
+        if (why) ctx.addIssue({ code: 'custom', message: why });
+      })
+      .optional(),
     idempotency_key: z.string().min(1).max(256).optional(),
+    notify: z.boolean().optional().meta({ description: 'false: no task.failed notification for this task (docs/notifications.md)' }),
   })
   .superRefine((t, ctx) => {
     if (t.delay !== undefined && t.run_at !== undefined)
@@ -137,7 +149,10 @@ export const scheduleInputSchema = z
     cron: cronSchema,
     timezone: timezoneSchema.default('UTC'),
     paused: z.boolean().default(false),
-    notify: z.record(z.string(), z.unknown()).optional().meta({ description: 'stored for notifications (API.md §9)' }),
+    notify: z
+      .union([z.literal(false), z.record(z.string(), z.unknown())])
+      .optional()
+      .meta({ description: 'false: no schedule.* or task.failed notifications for this schedule (docs/notifications.md)' }),
     ...requestFields,
   })
   .superRefine(refuseBodyWithoutPayloadMethod);
@@ -162,21 +177,3 @@ export const problemSchema = z.object({
   detail: z.string(),
   errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
 });
-
-/** The first string (value or key) holding a NUL character, as a dotted path; PostgreSQL text cannot hold NUL. */
-export function findNul(value: unknown, path: string[] = []): string | null {
-  if (typeof value === 'string') return value.includes('\0') ? path.join('.') : null;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const p = findNul(value[i], [...path, String(i)]);
-      if (p !== null) return p;
-    }
-  } else if (value && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) {
-      if (k.includes('\0')) return [...path, k].join('.');
-      const p = findNul(v, [...path, k]);
-      if (p !== null) return p;
-    }
-  }
-  return null;
-}

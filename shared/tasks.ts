@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { fixedFragment, type Queryable } from './db.ts';
 import { parseDelay } from './duration.ts';
 import { uuidv7 } from './ids.ts';
+import { tasksEnqueued } from './metrics.ts';
 import type { TaskInput } from './schemas.ts';
 
 // ---- lifecycle ----
@@ -79,9 +80,9 @@ export type Outcome = 'success' | 'http_error' | 'timeout' | 'network_error' | '
 export type RetryPolicy = { max_retries: number; min_backoff_ms: number; max_backoff_ms: number };
 
 /**
- * The retry policy of a task that gives none, callback tasks included: 8 retries (9 attempts)
- * with full-jitter backoff capped at 10 s, 20 s, 40 s, ... up to the hour from retry 10 on,
- * so the retries span about 40 min at the caps (worker/retry.ts).
+ * The retry policy of a task that gives none, callback tasks included (docs/retries.md): 8
+ * retries (9 attempts), waits of 10 s, 20 s, 40 s, ... 1280 s plus up to 25% upward jitter,
+ * 42.5 to 53 minutes in all, so a receiver down for a deploy loses nothing (worker/retry.ts).
  */
 export const DEFAULT_RETRY: Readonly<RetryPolicy> = { max_retries: 8, min_backoff_ms: 10_000, max_backoff_ms: 3_600_000 };
 
@@ -111,6 +112,8 @@ export type NewTask = {
   schedule_id: string | null;
   scheduled_for: string | null;
   traceparent: string;
+  /** false: a final failure sends no task.failed notification. */
+  notify: boolean;
 };
 
 const TRACEPARENT_RE = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
@@ -168,6 +171,7 @@ export function buildTask(input: TaskInput, ctx: { teamId: string; traceparent: 
     schedule_id: null,
     scheduled_for: null,
     traceparent: ctx.traceparent,
+    notify: input.notify ?? true,
     ...ctx.extra,
   };
 }
@@ -215,11 +219,12 @@ export const insertTaskRows = fixedFragment(
   (sql) => sql`
   insert into tasks (id, team_id, status, url, method, headers, body, body_is_json, run_at,
     max_retries, min_backoff_ms, max_backoff_ms, timeout_ms, queue, label, callback_url,
-    failure_callback_url, idempotency_key, parent_id, schedule_id, scheduled_for, traceparent)
+    failure_callback_url, idempotency_key, parent_id, schedule_id, scheduled_for, traceparent, notify)
   select r.id, r.team_id, 'pending', r.url, r.method, r.headers, r.body, r.body_is_json,
     greatest(coalesce(r.run_at, now() + r.delay_ms * interval '1 millisecond'), now()),
     r.max_retries, r.min_backoff_ms, r.max_backoff_ms, r.timeout_ms, r.queue, r.label, r.callback_url,
-    r.failure_callback_url, r.idempotency_key, r.parent_id, r.schedule_id, r.scheduled_for, r.traceparent
+    r.failure_callback_url, r.idempotency_key, r.parent_id, r.schedule_id, r.scheduled_for, r.traceparent,
+    coalesce(r.notify, true)
   from new_tasks as r
   -- A cron tick is one task, however many leaders try (tasks_schedule_tick).
   on conflict (schedule_id, scheduled_for) where schedule_id is not null and scheduled_for is not null do nothing
@@ -237,10 +242,12 @@ export async function insertTasks(sql: Queryable, tasks: NewTask[]): Promise<Map
         id uuid, team_id bigint, url text, method text, headers jsonb, body text, body_is_json boolean,
         run_at timestamptz, delay_ms bigint, max_retries int, min_backoff_ms int, max_backoff_ms int,
         timeout_ms int, queue text, label text, callback_url text, failure_callback_url text,
-        idempotency_key text, parent_id uuid, schedule_id uuid, scheduled_for timestamptz, traceparent text)
+        idempotency_key text, parent_id uuid, schedule_id uuid, scheduled_for timestamptz, traceparent text,
+        notify boolean)
     ), ins as (${insertTaskRows(sql)}), wake as (
       ${notifyWorkers(sql)} from ins where run_at <= now() limit 1
     )
     select ins.id, ins.run_at, ins.created_at, exists (select 1 from wake) as due from ins`;
+  tasksEnqueued.inc(rows.length);
   return new Map(rows.map((r) => [r.id, r]));
 }

@@ -1,5 +1,6 @@
-// One way to bound a wait: the gateway's request deadline, its readiness probe and the worker's
-// DNS and connect steps all race a promise against a timer and must clear the timer after.
+// One way to bound a wait: the gateway's readiness probe and the worker's DNS and connect steps
+// race a promise against a timer and must clear the timer after. (The gateway's request
+// deadline re-arms its timer while a body arrives, so it keeps its own: gateway/http.ts.)
 
 /**
  * Settles as `promise` does, or rejects with onTimeout()'s error once `ms` have passed,

@@ -233,6 +233,10 @@ describe('delivery', () => {
       last_attempt: { attempt: 1, outcome: 'success', status_code: 200 },
     });
     expect(bodies.find((b) => b.task_id === badId)).toMatchObject({ status: 'failed', last_attempt: { status_code: 410 } });
+    // Times as everywhere else in the API: ISO 8601 in UTC with Z, the same as the attempt shows.
+    const [attempt] = (await h.api('GET', `/api/v1/tasks/${okId}/attempts`)).body.data;
+    expect(ok.last_attempt.started_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(ok.last_attempt).toMatchObject({ started_at: attempt.started_at, finished_at: attempt.finished_at });
     expect(JSON.parse(hits('/on-failure')[0]!.body).task_id).toBe(badId);
     const list = await h.api('GET', '/api/v1/tasks?label=callback');
     const cb = list.body.data.find((t: any) => t.parent_id === okId);
@@ -297,7 +301,7 @@ describe('leases', () => {
       const [live] = await completeTasks(h.sql, [
         { task: rerun!, result: { ...result, outcome: 'success', statusCode: 200, error: null }, plan: { status: 'succeeded' } },
       ]);
-      expect(live).toEqual({ written: true, status: 'succeeded' });
+      expect(live).toEqual({ written: true, status: 'succeeded', origin: 'api' });
       const a = await attempts(id);
       expect(a.map((x: any) => [x.attempt, x.outcome])).toEqual([
         [1, 'network_error'],

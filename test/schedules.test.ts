@@ -198,7 +198,7 @@ describe('ticks', () => {
     const ready = await (await fetch(`http://127.0.0.1:${port}/readyz`)).json();
     expect(ready).toMatchObject({ status: 'ok', leader: true });
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    expect(metrics).toContain('posthorn_worker_leader 1');
+    expect(metrics).toContain('posthorn_leader 1');
   });
 });
 

@@ -1,7 +1,7 @@
 // `posthorn start` as a new user runs it: its own embedded PostgreSQL in a fresh data dir, the
 // bootstrap key printed once and written 0600, the gateway answering, workers delivering, a
 // killed worker restarted by the supervisor, and SIGTERM stopping everything (PostgreSQL too)
-// with exit code 0 (API.md §1).
+// with exit code 0 (docs/api.md, docs/configuration.md).
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -76,7 +76,9 @@ function runStart(env: Record<string, string>): Proc {
 }
 
 async function readyUrl(p: Proc): Promise<string> {
-  const m = await p.waitForOutput(/^posthorn ready url=(\S+)$/m, 60_000);
+  // Generous: on a loaded 2-core machine a cold start (tsx, initdb, migrations, 3 children) took
+  // over 60 s once; nothing here is about speed.
+  const m = await p.waitForOutput(/^posthorn ready url=(\S+)$/m, 120_000);
   return m[1]!;
 }
 
@@ -109,6 +111,19 @@ async function stopAndCheck(p: Proc, dataDir: string | null) {
   if (dataDir) expect(pgrepF(dataDir), 'processes left for the data dir').toEqual([]);
   return Date.now() - t0;
 }
+
+describe('posthorn', () => {
+  it('--help prints the usage and exits 0; an unknown command exits 2', async () => {
+    for (const args of [['--help'], ['help'], []]) {
+      const p = spawnPosthorn(args, baseEnv());
+      expect(await p.exited, p.output).toEqual({ code: 0, signal: null });
+      expect(p.stdout).toMatch(/^usage: posthorn <command>/);
+    }
+    const bad = spawnPosthorn(['frobnicate'], baseEnv());
+    expect((await bad.exited).code).toBe(2);
+    expect(bad.stderr).toMatch(/^posthorn: unknown command "frobnicate"/);
+  });
+});
 
 describe('posthorn start', () => {
   it('runs the whole thing on its own embedded PostgreSQL, supervises workers and stops cleanly', async () => {
@@ -196,6 +211,9 @@ describe('posthorn start', () => {
 
       await stopAndCheck(p, dataDir);
       expect(workerPids(p.pid)).toEqual([]);
+      // The leader gives up leadership on the way out: routine, logged at info, not a warning.
+      expect(p.stdout).toMatch(/"level":30,.*"msg":"released leadership"/);
+      expect(p.stdout).not.toMatch(/lost leadership/);
 
       // A second start on the same data dir: the same database, no new key.
       const env2 = { ...env, PORT: String(await freePort()) };
@@ -211,7 +229,7 @@ describe('posthorn start', () => {
     } finally {
       await sink.close();
     }
-  }, 120_000);
+  }, 240_000);
 
   it('Ctrl-C (SIGINT to the whole process group) lets attempts in flight finish before PostgreSQL stops', async () => {
     const dataDir = freshDir();
@@ -245,7 +263,7 @@ describe('posthorn start', () => {
     } finally {
       await sink.close();
     }
-  }, 90_000);
+  }, 240_000);
 
   it('uses POSTHORN_BOOTSTRAP_KEY as the admin key on an empty database given by DATABASE_URL', async () => {
     const db = await createTestDb();
@@ -273,5 +291,5 @@ describe('posthorn start', () => {
     } finally {
       await sink.close();
     }
-  }, 60_000);
+  }, 180_000);
 });

@@ -215,8 +215,10 @@ describe('API keys', () => {
     });
     const refused = await gwB.request('GET', '/api/v1/tasks', { key: k.key });
     expect(refused.body.code).toBe('unauthorized');
-    // Revoking again is not an error; the list shows when it was revoked.
-    expect((await gwB.request('DELETE', `/api/v1/keys/${k.id}`, { key: teams.a.admin })).status).toBe(204);
+    // Revoking again: it is gone, 404 like any DELETE of something gone; the list shows when it was revoked.
+    const again = await gwB.request('DELETE', `/api/v1/keys/${k.id}`, { key: teams.a.admin });
+    expect(again.status).toBe(404);
+    expect(again.body.code).toBe('not_found');
     const listed = (await gwA.request('GET', '/api/v1/keys', { key: teams.a.admin })).body.data.find((x: any) => x.id === k.id);
     expect(listed.revoked_at).not.toBeNull();
   });

@@ -30,6 +30,8 @@ export type ExecutorDeps = {
    * team's secrets up; a failure fails the attempt (retryable) rather than sending it unsigned.
    */
   sign?: (task: ClaimedTask, headers: Record<string, string>) => void | Promise<void>;
+  /** Tracing on: the HTTP client span around the request; its traceparent is what the target gets. */
+  clientSpan?: (task: ClaimedTask) => { traceparent: string; end(result: AttemptResult): void };
 };
 
 const USER_AGENT = `Posthorn/${version}`;
@@ -41,7 +43,7 @@ function childTraceparent(parent: string | null): string | undefined {
   return `${v}-${traceId}-${randomBytes(8).toString('hex')}-${flags}`;
 }
 
-export function outgoingHeaders(task: ClaimedTask): Record<string, string> {
+export function outgoingHeaders(task: ClaimedTask, traceparent = childTraceparent(task.traceparent)): Record<string, string> {
   const h: Record<string, string> = { ...task.headers };
   if (task.body !== null && h['content-type'] === undefined) {
     h['content-type'] = task.body_is_json ? 'application/json' : 'text/plain; charset=utf-8';
@@ -51,8 +53,7 @@ export function outgoingHeaders(task: ClaimedTask): Record<string, string> {
   h['x-posthorn-attempt'] = String(task.attempts);
   h['x-posthorn-retried'] = String(task.attempts - 1);
   if (task.schedule_id) h['x-posthorn-schedule-id'] = task.schedule_id;
-  const tp = childTraceparent(task.traceparent);
-  if (tp) h['traceparent'] = tp;
+  if (traceparent) h['traceparent'] = traceparent;
   return h;
 }
 
@@ -90,8 +91,15 @@ export const timeoutReason = () => new DOMException('the attempt took longer tha
  * with anything else when shutting down. undici's headers and body timeouts are a backstop.
  */
 export async function executeAttempt(task: ClaimedTask, deps: ExecutorDeps, signal: AbortSignal): Promise<AttemptResult> {
+  const span = deps.clientSpan?.(task);
+  const result = await send(task, deps, signal, span?.traceparent);
+  span?.end(result);
+  return result;
+}
+
+async function send(task: ClaimedTask, deps: ExecutorDeps, signal: AbortSignal, traceparent?: string): Promise<AttemptResult> {
   const startedAt = new Date();
-  const headers = outgoingHeaders(task);
+  const headers = outgoingHeaders(task, traceparent ?? childTraceparent(task.traceparent));
   const base = { startedAt, responseHeaders: null, responseBody: null, responseEncoding: null, responseTruncated: false } as const;
   try {
     await deps.sign?.(task, headers);

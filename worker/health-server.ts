@@ -1,11 +1,12 @@
 // A worker's own small HTTP server on POSTHORN_METRICS_PORT: /healthz, /readyz (with the
-// `leader` flag) and /metrics in Prometheus text format. Port 0 picks a free port.
+// `leader` flag) and /metrics in Prometheus text format (shared/metrics.ts). Port 0 picks a free port.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Sql } from '../shared/db.ts';
+import { scrapeRegistry, workerRegistry } from '../shared/metrics.ts';
 import { migrationsCurrent } from '../shared/migrate.ts';
 
-export type WorkerStatus = () => { workerId: string; leader: boolean; running: number; counts: Record<string, number> };
+export type WorkerStatus = () => { workerId: string; leader: boolean };
 
 export async function startHealthServer(o: { port: number; host?: string; sql: Sql; status: WorkerStatus }) {
   const server = createServer(async (req, res) => {
@@ -29,19 +30,14 @@ export async function startHealthServer(o: { port: number; host?: string; sql: S
       }
     }
     if (req.url === '/metrics') {
-      const lines = [
-        '# HELP posthorn_worker_leader 1 when this worker is the elected leader',
-        '# TYPE posthorn_worker_leader gauge',
-        `posthorn_worker_leader ${s.leader ? 1 : 0}`,
-        '# HELP posthorn_worker_running_attempts attempts in flight',
-        '# TYPE posthorn_worker_running_attempts gauge',
-        `posthorn_worker_running_attempts ${s.running}`,
-        '# HELP posthorn_worker_events_total claims, completions and lost leases',
-        '# TYPE posthorn_worker_events_total counter',
-        ...Object.entries(s.counts).map(([k, v]) => `posthorn_worker_events_total{event="${k}"} ${v}`),
-      ];
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-      return res.end(`${lines.join('\n')}\n`);
+      const registry = scrapeRegistry(workerRegistry);
+      try {
+        const text = await registry.metrics();
+        res.writeHead(200, { 'content-type': registry.contentType });
+        return res.end(text);
+      } catch (e) {
+        return json(500, { status: 500, code: 'internal', detail: (e as Error).message });
+      }
     }
     json(404, { status: 404, code: 'not_found' });
   });

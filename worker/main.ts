@@ -6,8 +6,11 @@ import { hostname } from 'node:os';
 import type { Dispatcher } from 'undici';
 import type { Config } from '../shared/config.ts';
 import { createSql, type Sql } from '../shared/db.ts';
+import { errorForLog } from '../shared/errors.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
+import { registerWorkerGauges } from '../shared/metrics.ts';
 import { targetPolicyFromConfig } from '../shared/targets.ts';
+import { initTelemetry, shutdownTelemetry } from '../shared/telemetry.ts';
 import { createCompleter } from './completer.ts';
 import { createSafeDispatcher, isBlockedError } from './dispatcher.ts';
 import { executeAttempt, timeoutReason } from './executor.ts';
@@ -15,6 +18,9 @@ import { startHealthServer } from './health-server.ts';
 import { releaseTasks, startHeartbeat } from './leases.ts';
 import { createElector } from './maintenance/elector.ts';
 import { createLeaderServices } from './maintenance/leader.ts';
+import { createNotifier } from './maintenance/notifier.ts';
+import { cachedTaskCounts } from './maintenance/task-counts.ts';
+import { observeAttempt } from './observe-attempt.ts';
 import { type ClaimedTask, createProducer } from './producer.ts';
 import { planNext } from './retry.ts';
 import { createSigner } from './signer.ts';
@@ -40,14 +46,18 @@ export type WorkerConfig = Pick<
   | 'targetAllowlist'
   | 'retentionHours'
   | 'host'
-> & {
-  databaseUrl: string;
-  /** undefined: no health/metrics server (in-process tests); 0: any free port. */
-  metricsPort?: number;
-};
+> &
+  Partial<Pick<Config, 'smtpUrl' | 'smtpFrom' | 'publicUrl' | 'notifyIntervalMs'>> & {
+    databaseUrl: string;
+    /** undefined: no health/metrics server (in-process tests); 0: any free port. */
+    metricsPort?: number;
+    /** OTEL_* (shared/config.ts); absent: no tracing set up by this worker. */
+    telemetry?: Config['telemetry'];
+  };
 
 export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}) {
   const logger = opts.logger ?? createLogger('worker', config.logLevel);
+  await initTelemetry(config.telemetry, 'posthorn-worker', logger);
   const sql = opts.sql ?? createSql(config.databaseUrl, { max: config.dbPool, name: `posthorn-worker-${process.pid}` });
   const workerId = config.workerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   const random = opts.random ?? Math.random;
@@ -65,20 +75,37 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
   async function run(task: ClaimedTask) {
     const abort = new AbortController();
     running.set(task.id, { task, abort, deadline: Date.now() + task.timeout_ms });
+    const observed = observeAttempt(task, now()); // metrics, and the attempt span when tracing
     try {
-      const result = await executeAttempt(task, { dispatcher, isBlocked: isBlockedError, sign: signer.sign }, abort.signal);
-      if (abort.signal.aborted && abort.signal.reason?.name !== 'TimeoutError') return; // shutting down: released in stop(), not recorded
+      const deps = { dispatcher, isBlocked: isBlockedError, sign: signer.sign, clientSpan: observed.clientSpan };
+      const result = await executeAttempt(task, deps, abort.signal);
+      if (abort.signal.aborted && abort.signal.reason?.name !== 'TimeoutError') return observed.abandon(); // shutting down: released in stop(), not recorded
       const plan = planNext(result, task.attempts - task.retry_base, task, now(), random);
+      observed.end(result, plan);
       const done = await completer.add({ task, result, plan });
       counts.completed++;
       if (!done.written) {
         counts.lostLeases++;
-        logger.warn({ task_id: task.id, attempt: task.attempts }, 'lease lost before completion; result dropped');
+        logger.warn({ task_id: task.id, attempt: task.attempts, ...observed.logIds }, 'lease lost before completion; result dropped');
+      }
+      // A task that ends failed is worth an operator's look (docs/retries.md); never its headers or body.
+      else if (done.status === 'failed') {
+        logger.warn(
+          {
+            task_id: task.id,
+            team_id: task.team_id,
+            origin: done.origin,
+            attempts: task.attempts,
+            outcome: result.outcome,
+            status_code: result.statusCode,
+          },
+          'task failed',
+        );
       }
     } catch (err) {
       // The completion could not be written (database gone): the lease expires and the task
       // runs again elsewhere. At least once, never lost.
-      logger.error({ err, task_id: task.id }, 'could not record attempt');
+      logger.error({ err: errorForLog(err), task_id: task.id, ...observed.logIds }, 'could not record attempt');
     } finally {
       running.delete(task.id);
       producer.slotFreed();
@@ -109,7 +136,25 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
 
   const heartbeat = startHeartbeat({ sql, workerId, leaseMs: config.leaseMs, running: () => [...running.keys()], logger });
 
-  const leaderServices = createLeaderServices({ sql, logger, leaseMs: config.leaseMs, retentionHours: config.retentionHours, now });
+  let stopping = false;
+  // Channel messages go out through the same SSRF-safe dispatcher as tasks (docs/api.md, outbound safety).
+  const notifier = createNotifier({
+    sql,
+    logger,
+    dispatcher,
+    keysFor: signer.keysFor,
+    smtpUrl: config.smtpUrl,
+    smtpFrom: config.smtpFrom ?? 'Posthorn <posthorn@localhost>',
+    publicUrl: config.publicUrl,
+  });
+  const leaderServices = createLeaderServices({
+    sql,
+    logger,
+    leaseMs: config.leaseMs,
+    retentionHours: config.retentionHours,
+    now,
+    notifier: { notifier, intervalMs: config.notifyIntervalMs ?? 1000 },
+  });
   const elector = createElector({
     sql,
     onElected: () => {
@@ -117,7 +162,9 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
       leaderServices.start();
     },
     onDemoted: async () => {
-      logger.warn({ worker_id: workerId }, 'lost leadership');
+      // Giving it up on the way out is routine; losing it while running is worth a warning.
+      if (stopping) logger.info({ worker_id: workerId }, 'released leadership');
+      else logger.warn({ worker_id: workerId }, 'lost leadership');
       await leaderServices.stop();
     },
     onError: (err) => logger.warn({ err }, 'leader election: connection problem'),
@@ -132,11 +179,18 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
           port: config.metricsPort,
           host: config.host,
           sql,
-          status: () => ({ workerId, leader: elector.isLeader(), running: running.size, counts }),
+          status: () => ({ workerId, leader: elector.isLeader() }),
         });
+  const taskCounts = cachedTaskCounts(sql);
+  const unregisterGauges = registerWorkerGauges({
+    leader: () => elector.isLeader(),
+    slotsBusy: () => running.size,
+    taskCounts: () => (elector.isLeader() ? taskCounts() : null),
+  });
   logger.info({ worker_id: workerId, concurrency: config.workerConcurrency, metrics_port: health?.port }, 'worker started');
 
   async function stop() {
+    stopping = true;
     // Stop claiming, let attempts in flight finish within the grace period, release the rest.
     await producer.stop();
     await elector.stop();
@@ -148,14 +202,17 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
     heartbeat.stop();
     clearInterval(timeouts);
     await health?.close();
+    unregisterGauges();
     const released = await releaseTasks(
       sql,
       leftovers.map((r) => ({ id: r.task.id, token: r.task.lease_token })),
     ).catch(() => 0);
+    notifier.close();
     if (!opts.dispatcher) await dispatcher.close().catch(() => {});
     if (!opts.sql) await sql.end({ timeout: 5 });
     logger.info({ released, ...counts }, 'worker stopped');
+    if (config.telemetry) await shutdownTelemetry(); // exports the spans still buffered
   }
 
-  return { workerId, stop, counts, producer, running, elector, leaderServices, metricsPort: health?.port };
+  return { workerId, stop, counts, producer, running, elector, leaderServices, notifier, metricsPort: health?.port };
 }

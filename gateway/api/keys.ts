@@ -36,16 +36,18 @@ export function keyRoutes(deps: { sql: Sql }) {
     });
   });
 
-  // Revoking twice is not an error (the first time is kept). Gateways cache keys for 2 s,
-  // so a revoked key stops working everywhere within that (API.md §2: 5 s).
+  // One rule for every DELETE (docs/api.md): what is already gone answers 404, so revoking a
+  // revoked key is a 404 like an unknown id (the list keeps showing it with revoked_at).
+  // Gateways cache keys for 2 s, so a revoked key stops working everywhere within that (5 s
+  // promised).
   app.delete('/keys/:id', async (c) => {
     const id = c.req.param('id');
     if (!isUuid(id)) throw problem('not_found', 'no such key');
     const [row] = await sql`
-      update api_keys set revoked_at = coalesce(revoked_at, now())
-      where id = ${id} and team_id = ${c.get('principal').teamId}
+      update api_keys set revoked_at = now()
+      where id = ${id} and team_id = ${c.get('principal').teamId} and revoked_at is null
       returning id`;
-    if (!row) throw problem('not_found', 'no such key');
+    if (!row) throw problem('not_found', 'no such key, or it is already revoked');
     return c.body(null, 204);
   });
 

@@ -52,8 +52,9 @@ export function signingKeyRoutes(deps: { sql: Sql }) {
   app.delete('/signing-keys/previous', async (c) => {
     const res = await sql`
       update team_signing_keys set previous_secret = null, previous_expires_at = null
-      where team_id = ${c.get('principal').teamId}`;
-    if (res.count === 0) throw problem('not_found', 'this team has no signing key');
+      where team_id = ${c.get('principal').teamId} and previous_secret is not null`;
+    // Like every DELETE (docs/api.md): nothing to remove is a 404.
+    if (res.count === 0) throw problem('not_found', 'this team has no previous signing key');
     return c.body(null, 204);
   });
 

@@ -97,6 +97,7 @@ export function taskView(t: TaskRow, now = Date.now()) {
     label: t.label,
     callback_url: t.callback_url,
     failure_callback_url: t.failure_callback_url,
+    notify: t.notify,
     attempts: t.attempts,
     next_attempt_at: waiting ? iso(t.run_at) : null,
     last_attempt: t.last_attempt ? attemptView(t.last_attempt, false) : null,

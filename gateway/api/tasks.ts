@@ -18,6 +18,7 @@ import {
 import { type AuthEnv, requireRole } from '../auth.ts';
 import type { EnqueueBatcher } from '../enqueue-batcher.ts';
 import { deadlineSignal, parseOrThrow, readJson } from '../http.ts';
+import { requestTraceparent } from '../observe.ts';
 import { attemptView, cancelTask, decodeCursor, getTask, listAttempts, listTasks, replayTask, taskView } from './task-queries.ts';
 
 export type TaskRouteDeps = {
@@ -47,7 +48,10 @@ export function taskRoutes(deps: TaskRouteDeps) {
   function validateTask(raw: unknown, c: Context<AuthEnv>, prefix: (string | number)[] = []): NewTask {
     const input: TaskInput = parseOrThrow(taskInputSchema, raw, prefix);
     refuseForbiddenTargets(input, deps.checkTarget, prefix);
-    const task = buildTask(input, { teamId: c.get('principal').teamId, traceparent: taskTraceparent(c.req.header('traceparent')) });
+    const task = buildTask(input, {
+      teamId: c.get('principal').teamId,
+      traceparent: taskTraceparent(requestTraceparent(c) ?? c.req.header('traceparent')),
+    });
     const size = checkBodySize(task.body, deps.maxBodyBytes);
     if (!size.ok) throw problem('payload_too_large', size.detail, [{ path: [...prefix, 'body'].join('.'), message: size.detail }]);
     return task;

@@ -56,5 +56,10 @@ export function createPruner(o: { sql: Queryable; logger: Logger; retentionHours
     logger: o.logger,
     runOnce,
     report: (r) => (r.tasks || r.idempotency_keys) && o.logger.info(r, 'pruned'),
+    trace: {
+      span: 'posthorn.prune',
+      attributes: (r) =>
+        r.tasks || r.idempotency_keys ? { 'posthorn.pruned.tasks': r.tasks, 'posthorn.pruned.idempotency_keys': r.idempotency_keys } : null,
+    },
   });
 }

@@ -56,5 +56,6 @@ export function createRescuer(o: { sql: Queryable; logger: Logger; leaseMs: numb
     logger: o.logger,
     runOnce: async () => ({ rescued: await rescueExpiredLeases(o.sql) }),
     report: (r) => r.rescued > 0 && o.logger.info(r, 'rescued tasks whose lease expired'),
+    trace: { span: 'posthorn.rescue', attributes: (r) => (r.rescued > 0 ? { 'posthorn.rescued': r.rescued } : null) },
   });
 }

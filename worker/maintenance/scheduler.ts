@@ -8,6 +8,7 @@ import { dbNow, type Sql } from '../../shared/db.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { TaskInput } from '../../shared/schemas.ts';
 import { insertTasks, taskForTick } from '../../shared/tasks.ts';
+import { startTickSpan, traceparentOf } from '../../shared/telemetry.ts';
 import { createService } from './service.ts';
 
 /**
@@ -33,12 +34,27 @@ export async function enqueueDueTicks(sql: Sql, limit = SCHEDULER_BATCH): Promis
     if (due.length === 0) return { ticks: 0, created: 0 };
     const tasks = [];
     const moves = [];
+    const spans = [];
     for (const s of due) {
       const tick = latestTickAtOrBefore(s.cron, s.timezone, now) ?? s.next_run_at;
-      tasks.push(taskForTick(s, tick));
+      const task = taskForTick(s, tick);
+      const span = startTickSpan({
+        'posthorn.schedule.id': s.id,
+        'posthorn.task.id': task.id,
+        'posthorn.scheduled_for': tick.toISOString(),
+      });
+      if (span) spans.push({ span, id: task.id });
+      if (span) task.traceparent = traceparentOf(span); // the task's attempts continue the tick's trace
+      tasks.push(task);
       moves.push({ id: s.id, last_run_at: tick.toISOString(), next_run_at: nextTick(s.cron, s.timezone, now)?.toISOString() ?? null });
     }
-    const created = await insertTasks(tx, tasks);
+    let created = new Map<string, unknown>();
+    try {
+      created = await insertTasks(tx, tasks);
+    } finally {
+      // created false: another leader had already enqueued this tick (unique index), or the insert failed.
+      for (const { span, id } of spans) span.setAttribute('posthorn.task.created', created.has(id)).end();
+    }
     await tx`
       update schedules s set next_run_at = v.next_run_at, last_run_at = v.last_run_at, updated_at = now()
       from jsonb_to_recordset(${tx.json(moves)}::jsonb) as v(id uuid, next_run_at timestamptz, last_run_at timestamptz)

@@ -2,7 +2,9 @@
 // interval, runOnce() that does one pass and returns what it did (tests and logs read it),
 // and start/stop around a loop that runs it now and then `intervalMs` after each pass ends
 // (never two passes at once). A failed pass is reported and the loop goes on.
+import type { Attributes } from '@opentelemetry/api';
 import type { Logger } from '../../shared/logger.ts';
+import { recordPass } from '../../shared/telemetry.ts';
 
 export type MaintenanceService<R> = {
   readonly name: string;
@@ -22,13 +24,30 @@ export function createService<R>(o: {
   report?: (result: R) => void;
   /** How loud a failed pass is: warn (the next pass retries it), error where a failure costs work. */
   failureLevel?: 'warn' | 'error';
+  /**
+   * With tracing on, a root span named `span` for a pass that did something (attributes gives
+   * its attributes, null for an idle pass) or failed: idle passes run every few hundred
+   * milliseconds and would bury the useful ones (shared/telemetry.ts, recordPass).
+   */
+  trace?: { span: string; attributes: (result: R) => Attributes | null };
 }): MaintenanceService<R> {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> = Promise.resolve();
   const pass = () => {
+    const t0 = Date.now();
     running = o
       .runOnce()
-      .then(o.report, (err) => o.logger[o.failureLevel ?? 'warn']({ err }, `${o.name} pass failed`))
+      .then(
+        (result) => {
+          o.report?.(result);
+          const attributes = o.trace?.attributes(result);
+          if (o.trace && attributes) recordPass(o.trace.span, t0, attributes);
+        },
+        (err) => {
+          o.logger[o.failureLevel ?? 'warn']({ err }, `${o.name} pass failed`);
+          if (o.trace) recordPass(o.trace.span, t0, {}, err);
+        },
+      )
       .finally(() => {
         if (timer) timer = setTimeout(pass, o.intervalMs);
       });

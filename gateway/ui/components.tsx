@@ -1,0 +1,209 @@
+/** @jsxRuntime automatic @jsxImportSource hono/jsx */
+// The pieces every page is made of: the frame with its navigation, times, status badges,
+// action forms with their CSRF token, notices and paging. JSX escapes every value it renders,
+// so a task body holding <script> shows as text.
+import type { Context } from 'hono';
+import type { Child } from 'hono/jsx';
+import { ROLES, type Role } from '../../shared/keys.ts';
+import { ASSETS } from './assets.ts';
+import type { UiEnv } from './env.ts';
+
+export const atLeast = (role: Role, need: Role) => ROLES.indexOf(role) >= ROLES.indexOf(need);
+
+/**
+ * "2026-05-01 08:00:00 UTC": readable without the script, which rewrites it into the browser's
+ * zone (short: the time alone when it is today, for dense tables); the title keeps UTC.
+ */
+export function Time({ at, short }: { at: Date | string | null | undefined; short?: boolean }) {
+  if (!at) return <span class="muted">—</span>;
+  const d = typeof at === 'string' ? new Date(at) : at;
+  const iso = d.toISOString();
+  const utc = `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC`;
+  return (
+    <time datetime={iso} title={utc} class={short ? 'short' : undefined}>
+      {utc}
+    </time>
+  );
+}
+
+// Icon and word as well as colour: the badge reads the same in greyscale or to a screen reader.
+const BADGES: Record<string, [string, string]> = {
+  succeeded: ['✓', 'good'],
+  success: ['✓', 'good'],
+  active: ['▶', 'good'],
+  failed: ['✕', 'bad'],
+  http_error: ['✕', 'bad'],
+  network_error: ['✕', 'bad'],
+  timeout: ['⧗', 'bad'],
+  blocked: ['⊘', 'bad'],
+  retrying: ['↻', 'warn'],
+  running: ['▶', 'busy'],
+  pending: ['●', 'wait'],
+  scheduled: ['◷', 'wait'],
+  canceled: ['⊘', 'off'],
+  paused: ['‖', 'off'],
+  revoked: ['⊘', 'off'],
+};
+
+export function Badge({ status }: { status: string }) {
+  const [icon, tone] = BADGES[status] ?? ['•', 'wait'];
+  return (
+    <span class={`badge ${tone}`}>
+      <span aria-hidden="true">{icon}</span> {status.replace('_', ' ')}
+    </span>
+  );
+}
+
+export function Csrf({ c }: { c: Context<UiEnv> }) {
+  return <input type="hidden" name="_csrf" value={c.get('session').csrf} />;
+}
+
+/** A button that POSTs. `confirm` asks first (ui.js); fields ride along as hidden inputs. */
+export function Action(props: {
+  c: Context<UiEnv>;
+  action: string;
+  label: string;
+  confirm?: string;
+  tone?: 'danger' | 'primary';
+  fields?: Record<string, string | undefined>;
+}) {
+  return (
+    <form method="post" action={props.action} class="inline" data-confirm={props.confirm}>
+      <Csrf c={props.c} />
+      {Object.entries(props.fields ?? {}).map(([k, v]) => (v === undefined ? null : <input type="hidden" name={k} value={v} />))}
+      <button type="submit" class={props.tone}>
+        {props.label}
+      </button>
+    </form>
+  );
+}
+
+// Notices after a redirect are fixed messages picked by code: a crafted link cannot make the
+// page say something of its choosing.
+const NOTICES: Record<string, string> = {
+  canceled: 'Task canceled.',
+  replayed: 'Task replayed: it runs again with a fresh set of retries.',
+  finished: 'The task had already finished; nothing changed.',
+  'not-replayable': 'Only failed or canceled tasks can be replayed.',
+  triggered: 'Schedule triggered: this is the task it made.',
+  'schedule-created': 'Schedule created.',
+  paused: 'Schedule paused.',
+  resumed: 'Schedule resumed.',
+  revoked: 'Key revoked: its sessions and requests stop now.',
+  'previous-removed': 'The previous signing secret no longer signs.',
+};
+
+export function Notice({ c }: { c: Context<UiEnv> }) {
+  const code = c.req.query('notice');
+  const n = c.req.query('replayed');
+  if (n !== undefined && /^\d{1,5}$/.test(n)) {
+    return <p class="notice" role="status">{`Replayed ${n} failed task${n === '1' ? '' : 's'}.`}</p>;
+  }
+  const text = code ? NOTICES[code] : undefined;
+  return text ? (
+    <p class="notice" role="status">
+      {text}
+    </p>
+  ) : null;
+}
+
+export function ErrorBox({ errors }: { errors: string[] }) {
+  if (!errors.length) return null;
+  return (
+    <div class="error" role="alert">
+      {errors.length === 1 ? (
+        <p>{errors[0]}</p>
+      ) : (
+        <ul>
+          {errors.map((e) => (
+            <li>{e}</li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+/** A query string from the non-empty values, for filter-preserving links. */
+export function qs(params: Record<string, string | undefined | null>): string {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v) p.set(k, v);
+  const s = p.toString();
+  return s ? `?${s}` : '';
+}
+
+export function Pager({
+  base,
+  filters,
+  next,
+  paged,
+}: {
+  base: string;
+  filters: Record<string, string | undefined>;
+  next: string | null;
+  paged: boolean;
+}) {
+  if (!next && !paged) return null;
+  return (
+    <nav class="pager" aria-label="pages">
+      {paged ? <a href={`${base}${qs(filters)}`}>« Newest</a> : <span />}
+      {next ? <a href={`${base}${qs({ ...filters, cursor: next })}`}>Older »</a> : <span class="muted">end of list</span>}
+    </nav>
+  );
+}
+
+export function Layout(props: { c: Context<UiEnv>; title: string; live?: boolean; children?: Child }) {
+  const { c } = props;
+  const session = c.get('session');
+  const here = c.req.path;
+  return (
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <title>{`${props.title} · Posthorn`}</title>
+        <link rel="stylesheet" href={ASSETS.css.href} />
+        <script src={ASSETS.js.href} defer />
+      </head>
+      <body>
+        <header class="top">
+          <a class="brand" href="/ui">
+            Posthorn
+          </a>
+          <nav class="main-nav">
+            {c.get('nav').map((p) => (
+              <a href={`/ui${p.path}`} aria-current={here === `/ui${p.path}` || here.startsWith(`/ui${p.path}/`) ? 'page' : undefined}>
+                {p.label}
+              </a>
+            ))}
+          </nav>
+          <form method="post" action="/ui/logout" class="who">
+            <span class="muted">{`${session.principal.role} key`}</span>
+            <input type="hidden" name="_csrf" value={session.csrf} />
+            <button type="submit" class="link">
+              Sign out
+            </button>
+          </form>
+        </header>
+        <main id="main" data-live={props.live ? '5' : undefined}>
+          <Notice c={c} />
+          {props.children}
+        </main>
+        <footer class="muted">
+          <span id="zone-note">Times are UTC.</span>
+          {props.live ? <span id="live-note"> This page refreshes itself every 5 s.</span> : null}
+        </footer>
+      </body>
+    </html>
+  );
+}
+
+/** A whole page, with the doctype JSX cannot write. */
+export function page(c: Context<UiEnv>, title: string, body: Child, opts: { live?: boolean; status?: number } = {}) {
+  const html = (
+    <Layout c={c} title={title} live={opts.live}>
+      {body}
+    </Layout>
+  );
+  return c.html(`<!doctype html>${html}`, (opts.status ?? 200) as 200);
+}
