@@ -8,6 +8,7 @@ import { isUnavailableError, ProblemError, problem } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { migrationsCurrent } from '../shared/migrate.ts';
 import { adminRoutes } from './api/admin.ts';
+import { circuitRoutes } from './api/circuits.ts';
 import { keyRoutes } from './api/keys.ts';
 import { scheduleRoutes } from './api/schedules.ts';
 import { signingKeyRoutes } from './api/signing-keys.ts';
@@ -115,6 +116,7 @@ export function createApp(deps: AppDeps) {
   api.route('/', scheduleRoutes({ sql, maxBodyBytes: deps.maxBodyBytes, checkTarget }));
   api.route('/', keyRoutes({ sql }));
   api.route('/', signingKeyRoutes({ sql }));
+  api.route('/', circuitRoutes({ sql }));
   app.route('/api/v1', api);
 
   if (deps.operatorToken) {

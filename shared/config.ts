@@ -59,6 +59,11 @@ const envSchema = z.object({
   POSTHORN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   POSTHORN_DB_POOL: int(1, 200).default(10),
   POSTHORN_WORKER_ID: z.string().min(1).optional(),
+  // Circuit breakers (docs/circuits.md): the first open period, its cap, and the attempts in
+  // the 60 s window before one may open. Lowered by tests; the defaults are the contract's.
+  POSTHORN_CIRCUIT_OPEN_MS: int(100, 3_600_000).default(30_000),
+  POSTHORN_CIRCUIT_MAX_OPEN_MS: int(100, 24 * 3_600_000).default(600_000),
+  POSTHORN_CIRCUIT_MIN_REQUESTS: int(1, 1_000_000).default(10),
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -97,6 +102,12 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
     logLevel: e.POSTHORN_LOG_LEVEL,
     dbPool: e.POSTHORN_DB_POOL,
     workerId: e.POSTHORN_WORKER_ID,
+    circuit: {
+      openMs: e.POSTHORN_CIRCUIT_OPEN_MS,
+      maxOpenMs: Math.max(e.POSTHORN_CIRCUIT_OPEN_MS, e.POSTHORN_CIRCUIT_MAX_OPEN_MS),
+      minRequests: e.POSTHORN_CIRCUIT_MIN_REQUESTS,
+      failureRate: 0.5,
+    },
   };
 }
 
