@@ -18,7 +18,7 @@ import {
 import type { Completion } from './completer.ts';
 import type { ClaimedTask } from './executor.ts';
 
-type Held = { id: string; token: string; until: number; team_id: string; origin: string };
+type Held = { id: string; token: string; team_id: string; origin: string };
 type ViewEntry = Pick<Breaker, 'state' | 'nextProbeAt' | 'probeDeadline'>;
 
 /** Endpoints counted per origin and flush; a flood of distinct paths (ids in paths) stops here. */
@@ -128,7 +128,7 @@ export function createBreakerGate(o: BreakerGateOptions) {
       const k = key(task.team_id, origin);
       const g = gate(view.get(k), t);
       if (g.action === 'send') send.push(task);
-      else if (g.action === 'hold') held.push({ id: task.id, token: task.lease_token, until: g.until, team_id: task.team_id, origin });
+      else if (g.action === 'hold') held.push({ id: task.id, token: task.lease_token, team_id: task.team_id, origin });
       else {
         const c = candidates.get(k) ?? { teamId: task.team_id, origin, tasks: [] };
         c.tasks.push(task);
@@ -155,12 +155,9 @@ export function createBreakerGate(o: BreakerGateOptions) {
         }
         const g = gate(r.after, now());
         const others = won ? rest : c.tasks;
+        // Held tasks wait for the time the breaker's row names (releaseHeld reads it).
         if (g.action === 'send') o.dispatch(others);
-        else {
-          // Not due by this worker's clock but due by the database's (or the reverse): look again in a second.
-          const until = g.action === 'hold' ? g.until : now() + 1000;
-          for (const task of others) held.push({ id: task.id, token: task.lease_token, until, team_id: c.teamId, origin: c.origin });
-        }
+        else for (const task of others) held.push({ id: task.id, token: task.lease_token, team_id: c.teamId, origin: c.origin });
       }
       counts.held += held.length;
       await releaseHeld(o.sql, held);
@@ -218,6 +215,12 @@ export function createBreakerGate(o: BreakerGateOptions) {
         try {
           const rows = await recordOutcomes(o.sql, aggs);
           for (const r of rows) {
+            if (r.state !== 'closed' && !view.has(key(r.team_id, r.origin)))
+              setLocal(r.team_id, r.origin, {
+                state: r.state,
+                nextProbeAt: r.next_probe_at?.getTime() ?? null,
+                probeDeadline: r.probe_deadline?.getTime() ?? null,
+              });
             if (r.state !== 'closed' || r.requests < settings.minRequests || r.failures < r.requests * settings.failureRate) continue;
             const a = await applyEvent(
               o.sql,

@@ -47,13 +47,23 @@ export type OutcomeAggregate = {
   endpoints: { path: string; requests: number; successes: number; last_status: number | null; last_outcome: string }[];
 };
 
-export type WindowRow = { team_id: string; origin: string; requests: number; failures: number; state: CircuitState };
+export type WindowRow = {
+  team_id: string;
+  origin: string;
+  requests: number;
+  failures: number;
+  state: CircuitState;
+  next_probe_at: Date | null;
+  probe_deadline: Date | null;
+};
 
 /**
  * Counts a batch's outcomes in one statement: the 10 s bucket of the window, the hour (24 h
  * figures and history) and the endpoints' hours. Returns each pair's window totals (the last
  * 50-60 s: whole buckets only, so nothing older than 60 s counts) with its state. Rows are
- * written in (team, origin) order so two workers' batches lock them in the same order.
+ * written in (team, origin) order so two workers' batches lock them in the same order. The
+ * breaker's state comes back too: a worker still sending to an origin another worker has just
+ * opened learns it from its own next batch, NOTIFY or not.
  */
 export async function recordOutcomes(sql: Sql, aggs: OutcomeAggregate[]): Promise<WindowRow[]> {
   if (aggs.length === 0) return [];
@@ -92,7 +102,7 @@ export async function recordOutcomes(sql: Sql, aggs: OutcomeAggregate[]): Promis
     )
     select b.team_id::text, b.origin,
       b.requests + coalesce(p.requests, 0) as requests, b.failures + coalesce(p.failures, 0) as failures,
-      coalesce(c.state, 'closed') as state
+      coalesce(c.state, 'closed') as state, c.next_probe_at, c.probe_deadline
     from b
     left join lateral (
       select sum(x.requests)::int as requests, sum(x.failures)::int as failures from circuit_buckets x
@@ -218,34 +228,28 @@ export async function loadNotClosed(sql: Sql): Promise<ViewRow[]> {
 /**
  * Puts claimed tasks back untouched while their breaker is open: the claim's attempt count is
  * undone, no attempt row is written, and run_at becomes the time the breaker will look again
- * (shown as next_attempt_at). Guarded by the lease token like every completion. The breakers'
- * rows are read FOR SHARE: a worker's view may be a moment old, and a breaker that closed in
- * the meantime (its closing transaction holds the row) lets the task run now instead.
+ * (next_probe_at while open, the probe's deadline while half-open; shown as next_attempt_at).
+ * Guarded by the lease token like every completion. The times come from the breakers' rows,
+ * read FOR SHARE, not from the worker's view, which may be a moment old: a breaker that
+ * changed meanwhile (its transaction holds the row and moves held tasks) gives its new time,
+ * and one that closed lets the task run now.
  */
-export async function releaseHeld(
-  sql: Sql,
-  held: { id: string; token: string; until: number; team_id: string; origin: string }[],
-): Promise<number> {
+export async function releaseHeld(sql: Sql, held: { id: string; token: string; team_id: string; origin: string }[]): Promise<number> {
   if (held.length === 0) return 0;
-  const rows = held.map((h) => ({
-    id: h.id,
-    token: h.token,
-    run_at: new Date(h.until).toISOString(),
-    team_id: h.team_id,
-    origin: h.origin,
-  }));
   const res = await sql`
     with v as (
-      select * from jsonb_to_recordset(${sql.json(rows as never)}::jsonb) as v(id uuid, token uuid, run_at timestamptz, team_id bigint, origin text)
+      select * from jsonb_to_recordset(${sql.json(held as never)}::jsonb) as v(id uuid, token uuid, team_id bigint, origin text)
     ), c as (
-      select c.team_id, c.origin from circuits c
+      select c.team_id, c.origin, case c.state when 'open' then c.next_probe_at else c.probe_deadline end as until
+      from circuits c
       where (c.team_id, c.origin) in (select distinct team_id, origin from v) and c.state <> 'closed'
+      order by c.team_id, c.origin
       for share
     )
     update tasks t set
       status = case when t.status = 'canceled' then 'canceled' when t.attempts - 1 > t.retry_base then 'retrying' else 'pending' end,
       attempts = t.attempts - 1,
-      run_at = case when exists (select 1 from c where c.team_id = v.team_id and c.origin = v.origin) then v.run_at else now() end,
+      run_at = coalesce((select c.until from c where c.team_id = v.team_id and c.origin = v.origin), now()),
       lease_token = null, lease_expires_at = null, locked_by = null
     from v
     where t.id = v.id and t.lease_token = v.token and t.status in ('running', 'canceled')`;
