@@ -145,8 +145,10 @@ export async function applyEvent(
     await tx`insert into circuits (team_id, origin) values (${teamId}, ${origin}) on conflict do nothing`;
     const [row] = await tx`
       select state, opened_at, open_ms, next_probe_at, probe_token, probe_deadline,
-        (extract(epoch from now()) * 1000)::float8 as now_ms
+        (extract(epoch from clock_timestamp()) * 1000)::float8 as now_ms
       from circuits where team_id = ${teamId} and origin = ${origin} for update`;
+    // The clock once the lock is held, not the transaction's start (now()): a transition
+    // waiting for another worker's is dated when it happens.
     const now = Math.floor(row!.now_ms as number);
     const before = breakerFromRow(row as unknown as Row);
     const e = event.type === 'window' ? { type: 'window' as const, ...(await windowTotals(tx as unknown as Sql, teamId, origin)) } : event;
@@ -155,13 +157,13 @@ export async function applyEvent(
     await tx`
       update circuits set state = ${next.state}, opened_at = ${date(next.openedAt)}, open_ms = ${next.openMs},
         next_probe_at = ${date(next.nextProbeAt)}, probe_token = ${next.probeToken}, probe_deadline = ${date(next.probeDeadline)},
-        changed_at = now()
+        changed_at = ${new Date(now)}
       where team_id = ${teamId} and origin = ${origin}`;
     const changed = next.state !== before.state;
     if (changed) {
       await tx`
-        insert into circuit_transitions (team_id, origin, from_state, to_state, reason)
-        values (${teamId}, ${origin}, ${before.state}, ${next.state}, ${reason})`;
+        insert into circuit_transitions (team_id, origin, at, from_state, to_state, reason)
+        values (${teamId}, ${origin}, ${new Date(now)}, ${before.state}, ${next.state}, ${reason})`;
       await tx`
         delete from circuit_transitions where team_id = ${teamId} and origin = ${origin} and id < (
           select id from circuit_transitions where team_id = ${teamId} and origin = ${origin}
