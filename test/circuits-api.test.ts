@@ -94,6 +94,12 @@ describe('circuits API', () => {
       expect(r.status, bad).toBe(400);
       expect(r.body.code).toBe('validation_failed');
     }
+    // Malformed percent-encoding and an empty segment are refused too, never a 500.
+    for (const raw of ['/api/v1/circuits/http%3A%2F%2Fx%E0%A4%A', '/api/v1/circuits/%', '/api/v1/circuits/%20/reset']) {
+      const r = await h.api(raw.endsWith('reset') ? 'POST' : 'GET', raw);
+      expect([400, 404], raw).toContain(r.status);
+      expect(r.headers.get('content-type'), raw).toBe('application/problem+json');
+    }
     expect((await h.api('GET', path('https://never.example'))).status).toBe(404);
   });
 
