@@ -3,8 +3,9 @@
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
+import type { TrustedProxies } from '../shared/config.ts';
 import type { Sql } from '../shared/db.ts';
-import { isUnavailableError, ProblemError, problem } from '../shared/errors.ts';
+import { errorForLog, isDataError, isUnavailableError, ProblemError, problem } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { migrationsCurrent } from '../shared/migrate.ts';
 import { adminRoutes } from './api/admin.ts';
@@ -14,8 +15,11 @@ import { scheduleRoutes } from './api/schedules.ts';
 import { signingKeyRoutes } from './api/signing-keys.ts';
 import { type TargetCheck, taskRoutes } from './api/tasks.ts';
 import { type AuthEnv, authenticate, requireRole } from './auth.ts';
+import { clientIp } from './client-address.ts';
+import { docsPage } from './docs-page.ts';
 import type { EnqueueBatcher } from './enqueue-batcher.ts';
-import { deadline, throwIfPastDeadline } from './http.ts';
+import { deadline, refuseBadStrings, throwIfPastDeadline } from './http.ts';
+import { methodNotAllowed } from './methods.ts';
 import { buildOpenApi } from './openapi.ts';
 import type { GatewayLimits } from './rate-limit.ts';
 
@@ -31,6 +35,10 @@ export type AppDeps = {
   limits?: GatewayLimits;
   /** POSTHORN_OPERATOR_TOKEN; absent: no /admin/v1 routes (404). */
   operatorToken?: string;
+  /** 10 s: a request body not fully arrived by then is answered 408 (docs/api.md, errors). */
+  bodyTimeoutMs?: number;
+  /** POSTHORN_TRUSTED_PROXIES: whose X-Forwarded-For names the client in logs. */
+  trustedProxies?: TrustedProxies;
 };
 
 // A batch of up to 1000 tasks may be larger than one task: its request may be 10 bodies big.
@@ -52,19 +60,53 @@ export function createApp(deps: AppDeps) {
     if (err instanceof HTTPException && err.status < 500) {
       return problemResponse(c, problem('validation_failed', err.message || 'bad request'));
     }
+    // Errors are logged by errorForLog only: a PostgreSQL error carries the statement's
+    // parameters, which for an enqueue are task rows with their headers and bodies.
     if (isUnavailableError(err)) {
-      logger.warn({ err: { message: err.message, code: (err as any).code } }, 'database unavailable');
+      logger.warn({ err: errorForLog(err) }, 'database unavailable');
       return problemResponse(
         c,
         problem('unavailable', 'the database is not reachable; try again shortly', undefined, { 'retry-after': '5' }),
       );
     }
-    logger.error({ err, path: c.req.path }, 'unhandled error');
+    // A value PostgreSQL refused that validation let through: this request's fault alone (the
+    // enqueue group commit isolates its row), so a 400 and not a 500.
+    if (isDataError(err)) {
+      logger.warn({ err: errorForLog(err), path: c.req.path }, 'the database refused a value validation let through');
+      return problemResponse(
+        c,
+        problem('validation_failed', 'the database refused a value in this request', [
+          { path: '', message: 'a value could not be stored' },
+        ]),
+      );
+    }
+    logger.error({ err: errorForLog(err), path: c.req.path }, 'unhandled error');
     return c.body(JSON.stringify({ status: 500, code: 'internal', title: 'Internal error', detail: 'an unexpected error occurred' }), 500, {
       'content-type': 'application/problem+json',
     });
   });
-  app.notFound((c) => problemResponse(c, problem('not_found', `no route for ${c.req.method} ${c.req.path}`)));
+  // A known path with a method it does not serve is 405 with Allow, read off the route table
+  // once every route is registered (gateway/methods.ts); anything else is 404.
+  const allowed = methodNotAllowed(app);
+  app.notFound((c) => {
+    const allow = allowed(c.req.path);
+    if (allow) {
+      return problemResponse(
+        c,
+        problem('method_not_allowed', `${c.req.path} does not serve ${c.req.method}; it serves ${allow}`, undefined, { allow }),
+      );
+    }
+    return problemResponse(c, problem('not_found', `no route for ${c.req.method} ${c.req.path}`));
+  });
+
+  // Query parameters follow the body's rules (docs/api.md, errors): a NUL in ?label= reached
+  // PostgreSQL and was a 500. Requests without a query string pay one indexOf.
+  app.use('*', async function refuseBadQuery(c, next) {
+    if (c.req.url.indexOf('?') !== -1) {
+      for (const [name, values] of Object.entries(c.req.queries())) refuseBadStrings([name, ...values].join(''), name);
+    }
+    await next();
+  });
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) => {
@@ -81,6 +123,7 @@ export function createApp(deps: AppDeps) {
   });
   const openapi = buildOpenApi();
   app.get('/openapi.json', (c) => c.json(openapi));
+  app.get('/docs', docsPage(openapi));
 
   // 413 past maxSize. A declared Content-Length is checked without touching the body (Node's
   // parser never reads past it); hono's bodyLimit, which wraps the body in a counting stream,
@@ -97,8 +140,18 @@ export function createApp(deps: AppDeps) {
     };
   };
 
+  // A body that stalls is the client being slow: 408 at 10 s, logged as such, not as the
+  // database being away (the 503 deadline waits while the body is still arriving).
+  const timing = deadline(deps.deadlineMs ?? 4500, {
+    bodyTimeoutMs: deps.bodyTimeoutMs,
+    onSlowBody: (c) =>
+      logger.info(
+        { method: c.req.method, path: c.req.path, client: clientIp(c, deps.trustedProxies) },
+        'slow client: request body not received in time; answered 408',
+      ),
+  });
   const api = new Hono<AuthEnv>();
-  api.use('*', deadline(deps.deadlineMs ?? 4500));
+  api.use('*', timing);
   api.use('/queue/batch', limit(deps.maxBodyBytes * BATCH_BODY_FACTOR + ENVELOPE_BYTES));
   const taskLimit = limit(deps.maxBodyBytes + ENVELOPE_BYTES);
   api.use('*', async (c, next) => (c.req.path.endsWith('/queue/batch') ? next() : taskLimit(c, next)));
@@ -121,7 +174,7 @@ export function createApp(deps: AppDeps) {
 
   if (deps.operatorToken) {
     const admin = new Hono();
-    admin.use('*', deadline(deps.deadlineMs ?? 4500));
+    admin.use('*', timing);
     admin.use('*', limit(ENVELOPE_BYTES));
     admin.route('/', adminRoutes({ sql, operatorToken: deps.operatorToken, onAuthFailure: authFailed }));
     app.route('/admin/v1', admin);

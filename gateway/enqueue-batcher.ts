@@ -1,9 +1,12 @@
 // Concurrent POST /queue requests become one multi-row INSERT (group commit); each request is
 // answered only after the statement holding its row has committed. A 1000-row INSERT runs at
 // ≈100k rows/s on this machine, single-row commits at ≈14k/s (DESIGN.md): this is where
-// enqueue throughput comes from.
+// enqueue throughput comes from. A row PostgreSQL refuses (input that validation should have
+// stopped) fails only its own request: the group is written again in halves (isRowError), and
+// that request gets 400 (gateway/app.ts), while the rest of the group is stored.
 
 import type { Sql } from '../shared/db.ts';
+import { isRowError } from '../shared/errors.ts';
 import { createGroupCommit } from '../shared/group-commit.ts';
 import { type InsertedTask, insertTasks, type NewTask } from '../shared/tasks.ts';
 
@@ -28,7 +31,7 @@ export function createEnqueueBatcher(sql: Sql, opts: { maxBatch?: number; lanes?
         return row ?? null;
       });
     },
-    { maxBatch: opts.maxBatch ?? 500, lanes: opts.lanes ?? 4 },
+    { maxBatch: opts.maxBatch ?? 500, lanes: opts.lanes ?? 4, isolate: isRowError },
   );
   return {
     async enqueue(task, signal) {

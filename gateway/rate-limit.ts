@@ -2,7 +2,8 @@
 // rate-limiter-flexible's PostgreSQL store (table rate_limits, migration 002; no Redis):
 //  - per API key: POSTHORN_RATE_LIMIT, or the team's own limit set through the operator API;
 //    fixed windows that start with a key's first request; 429 rate_limited with Retry-After;
-//  - failed authentication per client address: 20 failures in a minute, then requests from
+//  - failed authentication per client address (gateway/client-address.ts: the peer, or the
+//    client named by X-Forwarded-For when the peer is in POSTHORN_TRUSTED_PROXIES): 20 failures in a minute, then requests from
 //    that address with a key that does not authenticate get 429 until the minute is over.
 //    A valid key never consults this counter, so it is never refused by it.
 // Costs, and why (docs/auth.md has the measurements): a busy key's requests are counted
@@ -14,11 +15,12 @@
 // in-memory limiter with the same limit (insuranceLimiter): the fleet then allows at most
 // <gateways> × the limit until it is back.
 import type { Context, MiddlewareHandler } from 'hono';
-import ipaddr from 'ipaddr.js';
 import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
+import type { TrustedProxies } from '../shared/config.ts';
 import type { Sql } from '../shared/db.ts';
 import { problem } from '../shared/errors.ts';
 import type { AuthEnv } from './auth.ts';
+import { clientIp, clientKey } from './client-address.ts';
 
 export type RateLimit = { raw: string; points: number; windowMs: number };
 
@@ -126,27 +128,13 @@ async function consume(l: RateLimiterPostgres, key: string): Promise<{ ok: boole
   }
 }
 
-/**
- * The address a failed authentication is counted against: the peer's IP as seen by this
- * process (IPv4-mapped IPv6 unwrapped), an IPv6 client by its /64 since one host usually holds
- * a whole /64. Behind a reverse proxy every client is the proxy (docs/auth.md).
- */
-export function clientAddress(c: Context): string {
-  const raw: string | undefined = (c.env as any)?.incoming?.socket?.remoteAddress;
-  if (!raw || !ipaddr.isValid(raw)) return 'unknown';
-  const addr = ipaddr.process(raw);
-  if (addr.kind() === 'ipv4') return addr.toString();
-  const parts = (addr as ipaddr.IPv6).parts.slice(0, 4).map((p) => p.toString(16));
-  return `${parts.join(':')}::/64`;
-}
-
 export type GatewayLimits = ReturnType<typeof createGatewayLimits>;
 
 /**
  * `defaultLimit` null = no per-key limit unless a team has its own. `sql` should be a pool of
  * its own (a few connections) so that limiter queries never queue behind enqueue INSERTs.
  */
-export function createGatewayLimits(o: { sql: Sql; defaultLimit: RateLimit | null }) {
+export function createGatewayLimits(o: { sql: Sql; defaultLimit: RateLimit | null; trustedProxies?: TrustedProxies }) {
   const perLimit = new Map<string, (key: string) => Promise<Verdict>>();
   const failures = limiter(o.sql, 'authfail', AUTH_FAILURES.points, AUTH_FAILURES.windowMs, true);
 
@@ -182,7 +170,7 @@ export function createGatewayLimits(o: { sql: Sql; defaultLimit: RateLimit | nul
    * against the client's address, and throws 429 once the address has had 20 this minute.
    */
   async function authFailed(c: Context) {
-    const { ok, res } = await consume(failures, clientAddress(c));
+    const { ok, res } = await consume(failures, clientKey(clientIp(c, o.trustedProxies)));
     if (!ok) {
       const retryAfter = String(Math.max(1, Math.ceil(res.msBeforeNext / 1000)));
       throw problem('rate_limited', `too many failed authentications from this address; try again in ${retryAfter} s`, undefined, {

@@ -4,14 +4,15 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import type { Config } from '../shared/config.ts';
 import { createSql } from '../shared/db.ts';
-import { createLogger } from '../shared/logger.ts';
+import { createLogger, type Logger } from '../shared/logger.ts';
 import { createTargetPolicy } from '../shared/targets.ts';
 import { createApp } from './app.ts';
 import { createEnqueueBatcher } from './enqueue-batcher.ts';
 import { createGatewayLimits } from './rate-limit.ts';
 
-export async function startGateway(config: Config & { databaseUrl: string }) {
-  const logger = createLogger('gateway', config.logLevel);
+/** opts: for tests that watch a real gateway in process (its log lines, a short body timeout). */
+export async function startGateway(config: Config & { databaseUrl: string }, opts: { logger?: Logger; bodyTimeoutMs?: number } = {}) {
+  const logger = opts.logger ?? createLogger('gateway', config.logLevel);
   const sql = createSql(config.databaseUrl, { max: config.dbPool, name: 'posthorn-gateway' });
   const batcher = createEnqueueBatcher(sql);
   const policy = createTargetPolicy({ allowPrivate: config.allowPrivateTargets, allowlist: config.targetAllowlist });
@@ -19,7 +20,7 @@ export async function startGateway(config: Config & { databaseUrl: string }) {
   // The rate limiter's own few connections: its one UPSERT per request must not wait behind
   // enqueue INSERTs in the main pool (4: enough for ≈10k upserts/s on this machine).
   const limiterSql = createSql(config.databaseUrl, { max: 4, name: 'posthorn-ratelimit' });
-  const limits = createGatewayLimits({ sql: limiterSql, defaultLimit: config.rateLimit });
+  const limits = createGatewayLimits({ sql: limiterSql, defaultLimit: config.rateLimit, trustedProxies: config.trustedProxies });
   const app = createApp({
     sql,
     batcher,
@@ -28,6 +29,8 @@ export async function startGateway(config: Config & { databaseUrl: string }) {
     checkTarget: policy.checkUrl,
     limits,
     operatorToken: config.operatorToken,
+    trustedProxies: config.trustedProxies,
+    bodyTimeoutMs: opts.bodyTimeoutMs,
   });
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
   await new Promise<void>((resolve, reject) => {

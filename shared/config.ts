@@ -1,5 +1,6 @@
 // The one place that reads process.env. Every process parses its environment once, here,
 // and an invalid value stops it with a message that names the variable (API.md §1).
+import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { parseAllowlist } from './targets.ts';
 
@@ -7,9 +8,15 @@ const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no', '']).transform((v) 
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
+// Bounds of a rate limit (docs/auth.md). Past them a limit was accepted and never enforced:
+// "1/99999999999999999h" is a window of 1e20 ms, which the limiter's expiry arithmetic cannot hold.
+export const RATE_LIMIT_BOUNDS = { minPoints: 1, maxPoints: 1_000_000, minWindowMs: 1000, maxWindowMs: 3_600_000 };
+const B = RATE_LIMIT_BOUNDS;
+
 // "500/1s", "100/10s", "6000/1m": requests per window.
 export const rateLimitSchema = z
   .string()
+  .max(32)
   .regex(/^\d+\/\d+(ms|s|m|h)$/, 'expected <count>/<window>, e.g. 500/1s')
   .transform((raw) => {
     const [count, win] = raw.split('/') as [string, string];
@@ -17,8 +24,33 @@ export const rateLimitSchema = z
     const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
     return { raw, points: Number(count), windowMs: Number(m[1]) * unit };
   })
-  // 1e9: the counters are PostgreSQL integers (rate_limits.points).
-  .refine((r) => r.points > 0 && r.points <= 1e9 && r.windowMs > 0, 'count must be 1 to 1000000000 and the window positive');
+  .refine(
+    (r) => r.points >= B.minPoints && r.points <= B.maxPoints && r.windowMs >= B.minWindowMs && r.windowMs <= B.maxWindowMs,
+    `count must be ${B.minPoints} to ${B.maxPoints} and the window 1s to 1h`,
+  );
+
+export type TrustedProxies = [ipaddr.IPv4 | ipaddr.IPv6, number][];
+
+/** "10.0.0.0/8, 192.168.1.7, fd00::/8": addresses and CIDR ranges, comma-separated. */
+export function parseTrustedProxies(raw: string): TrustedProxies {
+  const out: TrustedProxies = [];
+  for (const item of raw.split(',').map((s) => s.trim())) {
+    if (!item) continue;
+    if (item.includes('/')) {
+      if (!ipaddr.isValidCIDR(item)) throw new Error(`"${item}" is not an address or CIDR range`);
+      const [net, bits] = ipaddr.parseCIDR(item);
+      // An IPv4-mapped IPv6 range (::ffff:10.0.0.0/104) matches the IPv4 peers it stands for.
+      if (net.kind() === 'ipv6' && (net as ipaddr.IPv6).isIPv4MappedAddress() && bits >= 96)
+        out.push([(net as ipaddr.IPv6).toIPv4Address(), bits - 96]);
+      else out.push([net, bits]);
+    } else {
+      if (!ipaddr.isValid(item)) throw new Error(`"${item}" is not an address or CIDR range`);
+      const addr = ipaddr.process(item);
+      out.push([addr, addr.kind() === 'ipv4' ? 32 : 128]);
+    }
+  }
+  return out;
+}
 
 const keyPattern = /^ph_[A-Za-z0-9]{32,}$/;
 
@@ -39,6 +71,18 @@ const envSchema = z.object({
     .transform((raw, ctx) => {
       try {
         return parseAllowlist(raw);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message });
+        return z.NEVER;
+      }
+    }),
+  // Reverse proxies whose X-Forwarded-For is believed (gateway/client-address.ts); none by default.
+  POSTHORN_TRUSTED_PROXIES: z
+    .string()
+    .default('')
+    .transform((raw, ctx) => {
+      try {
+        return parseTrustedProxies(raw);
       } catch (e) {
         ctx.addIssue({ code: 'custom', message: (e as Error).message });
         return z.NEVER;
@@ -93,6 +137,7 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
     allowPrivateTargets: e.POSTHORN_ALLOW_PRIVATE_TARGETS,
     targetAllowlist: e.POSTHORN_TARGET_ALLOWLIST,
     rateLimit: e.POSTHORN_RATE_LIMIT,
+    trustedProxies: e.POSTHORN_TRUSTED_PROXIES,
     maxBodyBytes: e.POSTHORN_MAX_BODY_BYTES,
     leaseMs: e.POSTHORN_LEASE_MS,
     pollIntervalMs: e.POSTHORN_POLL_INTERVAL_MS,

@@ -11,6 +11,8 @@ export const PROBLEM_STATUS = {
   idempotency_conflict: 409,
   conflict: 409,
   rate_limited: 429,
+  method_not_allowed: 405,
+  request_timeout: 408,
   unavailable: 503,
 } as const;
 
@@ -28,6 +30,8 @@ const TITLES: Record<ProblemCode, string> = {
   idempotency_conflict: 'Idempotency key reused with a different request',
   conflict: 'Conflict',
   rate_limited: 'Too many requests',
+  method_not_allowed: 'Method not allowed',
+  request_timeout: 'Request timeout',
   unavailable: 'Service unavailable',
 };
 
@@ -88,4 +92,47 @@ export function isUnavailableError(err: unknown): boolean {
     if (e.name === 'DeadlineError') return true;
   }
   return false;
+}
+
+/**
+ * PostgreSQL refused a value a row held: SQLSTATE class 22 (data exception: a NUL, a lone
+ * surrogate escape, a timestamp out of range). Client input that got past validation, so a
+ * 400 for the request that carried it, never a 500.
+ */
+export function isDataError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.length === 5 && code.startsWith('22');
+}
+
+/**
+ * Whether a failed multi-row statement may have failed because of one row (data exception,
+ * integrity constraint, program limit such as a row too large): then its rows are worth
+ * writing again in smaller groups, so that only the row's own request fails.
+ */
+export function isRowError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.length === 5 && /^(22|23|54)/.test(code);
+}
+
+/**
+ * What of an error may be logged. A postgres.js error carries the statement's parameters and
+ * its message or detail can quote a value ("Key (x)=(...)"): for a task INSERT that is a row
+ * with the task's headers and body, an authorization header meant for its target included.
+ * So a PostgreSQL error is logged by its code and the names of what it concerns, never data.
+ */
+export function errorForLog(err: unknown): Record<string, unknown> {
+  if (!err || typeof err !== 'object') return { message: String(err) };
+  const e = err as Record<string, any>;
+  if (e.name === 'PostgresError' || (typeof e.severity === 'string' && typeof e.routine === 'string')) {
+    return {
+      type: 'PostgresError',
+      code: e.code,
+      severity: e.severity,
+      constraint: e.constraint_name,
+      table: e.table_name,
+      column: e.column_name,
+      routine: e.routine,
+    };
+  }
+  return { type: e.name, code: e.code, message: e.message, stack: e.stack };
 }

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { cronProblem, timezoneProblem } from './cron.ts';
 import { parseDelay } from './duration.ts';
+import { headerValueProblem, timestampProblem } from './input-rules.ts';
 
 export const MAX_DELAY_MS = 365 * 24 * 3_600_000;
 export const MAX_HEADERS = 64;
@@ -26,7 +27,9 @@ const headersSchema = z.record(z.string().max(256), z.string().max(8192)).superR
   for (const name of names) {
     const why = headerNameProblem(name);
     if (why) ctx.addIssue({ code: 'custom', path: [name], message: `header "${name}" ${why}` });
-    if (/[\r\n\0]/.test(h[name]!)) ctx.addIssue({ code: 'custom', path: [name], message: 'header values may not contain CR, LF or NUL' });
+    // Not only CR/LF/NUL: "ключ☃", \x01 or \x7f were stored, then every attempt failed in undici.
+    const bad = headerValueProblem(h[name]!);
+    if (bad) ctx.addIssue({ code: 'custom', path: [name], message: bad });
     if (seen.has(name.toLowerCase())) ctx.addIssue({ code: 'custom', path: [name], message: 'header given twice' });
     seen.add(name.toLowerCase());
   }
@@ -48,10 +51,13 @@ export const httpUrl = z
       ctx.addIssue({ code: 'custom', message: 'credentials in the URL are not allowed; send an authorization header' });
   });
 
+// Defaults (docs/retries.md): 8 retries, 10 s doubling up to 1 h, about 45 minutes in all, so a
+// receiver down for a deploy loses nothing. Also in shared/tasks.ts and the callback INSERT in
+// worker/completer.ts.
 export const retrySchema = z
   .strictObject({
-    max_retries: z.number().int().min(0).max(100).default(3),
-    min_backoff_ms: z.number().int().min(0).max(86_400_000).default(1000),
+    max_retries: z.number().int().min(0).max(100).default(8),
+    min_backoff_ms: z.number().int().min(0).max(86_400_000).default(10_000),
     max_backoff_ms: z
       .number()
       .int()
@@ -102,7 +108,13 @@ export const taskInputSchema = z
   .strictObject({
     ...requestFields,
     delay: delaySchema.optional(),
-    run_at: z.iso.datetime({ offset: true }).optional(),
+    run_at: z.iso
+      .datetime({ offset: true })
+      .superRefine((at, ctx) => {
+        const why = timestampProblem(at);
+        if (why) ctx.addIssue({ code: 'custom', message: why });
+      })
+      .optional(),
     idempotency_key: z.string().min(1).max(256).optional(),
   })
   .superRefine((t, ctx) => {
@@ -136,7 +148,7 @@ export const scheduleInputSchema = z
     cron: cronSchema,
     timezone: timezoneSchema.default('UTC'),
     paused: z.boolean().default(false),
-    notify: z.record(z.string(), z.unknown()).optional().meta({ description: 'stored for notifications (API.md §9)' }),
+    notify: z.record(z.string(), z.unknown()).optional().meta({ description: 'stored for notifications (not sent yet)' }),
     ...requestFields,
   })
   .superRefine(refuseBodyWithoutPayloadMethod);
@@ -161,21 +173,3 @@ export const problemSchema = z.object({
   detail: z.string(),
   errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
 });
-
-/** The first string (value or key) holding a NUL character, as a dotted path; PostgreSQL text cannot hold NUL. */
-export function findNul(value: unknown, path: string[] = []): string | null {
-  if (typeof value === 'string') return value.includes('\0') ? path.join('.') : null;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const p = findNul(value[i], [...path, String(i)]);
-      if (p !== null) return p;
-    }
-  } else if (value && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) {
-      if (k.includes('\0')) return [...path, k].join('.');
-      const p = findNul(v, [...path, k]);
-      if (p !== null) return p;
-    }
-  }
-  return null;
-}

@@ -63,7 +63,8 @@ export function buildTask(
   const { body, isJson } = encodeBody(input.body, ctx.maxBodyBytes);
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(input.headers)) headers[k.toLowerCase()] = v;
-  const retry = input.retry ?? { max_retries: 3, min_backoff_ms: 1000, max_backoff_ms: 3_600_000 };
+  // The defaults of retrySchema in shared/schemas.ts (docs/retries.md).
+  const retry = input.retry ?? { max_retries: 8, min_backoff_ms: 10_000, max_backoff_ms: 3_600_000 };
   return {
     id: uuidv7(now),
     team_id: ctx.teamId,

@@ -57,7 +57,7 @@ describe('enqueue', () => {
       method: 'POST',
       body: 'plain <b>text</b>',
       timeout_ms: 30000,
-      retry: { max_retries: 3, min_backoff_ms: 1000, max_backoff_ms: 3600000 },
+      retry: { max_retries: 8, min_backoff_ms: 10000, max_backoff_ms: 3600000 },
     });
   });
 

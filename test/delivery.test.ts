@@ -286,7 +286,7 @@ describe('leases', () => {
       const [live] = await completeTasks(h.sql, [
         { task: rerun!, result: { ...result, outcome: 'success', statusCode: 200, error: null }, plan: { status: 'succeeded' } },
       ]);
-      expect(live).toEqual({ written: true, status: 'succeeded' });
+      expect(live).toEqual({ written: true, status: 'succeeded', origin: 'api' });
       const a = await attempts(id);
       expect(a.map((x: any) => [x.attempt, x.outcome])).toEqual([
         [1, 'network_error'],

@@ -1,21 +1,38 @@
 // The retry policy is pure: pinned random and clock, exact numbers.
 import { describe, expect, it } from 'vitest';
+import { retrySchema } from '../shared/schemas.ts';
 import { backoffMs, isRetryable, parseRetryAfter, planNext } from '../worker/retry.ts';
 
 const policy = { max_retries: 3, min_backoff_ms: 1000, max_backoff_ms: 3_600_000 };
+const defaults = retrySchema.parse({});
 const now = Date.parse('2026-11-29T12:00:00Z');
 
 describe('backoff', () => {
-  it('full jitter: uniform in [0, min(max, min × 2^(n-1))]', () => {
-    expect([1, 2, 3, 4, 5].map((n) => backoffMs(n, policy, () => 0.999999))).toEqual([999, 1999, 3999, 7999, 15999]);
-    expect(backoffMs(3, policy, () => 0)).toBe(0);
-    expect(backoffMs(3, policy, () => 0.5)).toBe(2000);
+  it('d = min(max, min × 2^(n-1)) plus an upward jitter of up to 25% of d', () => {
+    expect([1, 2, 3, 4, 5].map((n) => backoffMs(n, policy, () => 0))).toEqual([1000, 2000, 4000, 8000, 16000]);
+    expect([1, 2, 3, 4, 5].map((n) => backoffMs(n, policy, () => 0.999999))).toEqual([1249, 2499, 4999, 9999, 19999]);
+    expect(backoffMs(3, policy, () => 0.5)).toBe(4500);
   });
 
-  it('is capped by max_backoff_ms, even for huge retry numbers', () => {
-    expect(backoffMs(13, policy, () => 0.999999)).toBe(3_599_996);
-    expect(backoffMs(1000, policy, () => 0.999999)).toBe(3_599_996);
-    expect(backoffMs(5, { ...policy, max_backoff_ms: 2500 }, () => 0.999999)).toBe(2499);
+  it('never comes sooner than min_backoff_ms', () => {
+    for (let i = 0; i < 1000; i++) expect(backoffMs(1 + (i % 20), policy, Math.random)).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('d is capped by max_backoff_ms, even for huge retry numbers; the jitter comes on top', () => {
+    expect(backoffMs(13, policy, () => 0)).toBe(3_600_000);
+    expect(backoffMs(1000, policy, () => 0.999999)).toBe(4_499_999);
+    expect(backoffMs(5, { ...policy, max_backoff_ms: 2500 }, () => 0)).toBe(2500);
+  });
+
+  it('the defaults are 8 retries, 10 s doubling to 1 h: 42.5 to 53 minutes from the first attempt to the last', () => {
+    expect(defaults).toEqual({ max_retries: 8, min_backoff_ms: 10_000, max_backoff_ms: 3_600_000 });
+    const waits = (r: () => number) => Array.from({ length: defaults.max_retries }, (_, i) => backoffMs(i + 1, defaults, r));
+    expect(waits(() => 0)).toEqual([10, 20, 40, 80, 160, 320, 640, 1280].map((s) => s * 1000));
+    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    expect(sum(waits(() => 0))).toBe(2_550_000); // 42.5 min: the schedule in docs/retries.md
+    expect(sum(waits(() => 0.999999))).toBeLessThan(2_550_000 * 1.25);
+    // A 10-second deploy is covered from the first retry on; the old 4 s was not.
+    expect(waits(() => 0)[0]).toBeGreaterThanOrEqual(10_000);
   });
 });
 
@@ -64,7 +81,7 @@ describe('planNext', () => {
     expect(planNext({ outcome: 'blocked', statusCode: null }, 1, policy, now, r)).toEqual({ status: 'failed' });
   });
   it('the wait for retry n uses the backoff of n', () => {
-    expect(planNext({ outcome: 'http_error', statusCode: 500 }, 3, policy, now, r)).toEqual({ status: 'retrying', delayMs: 2000 });
+    expect(planNext({ outcome: 'http_error', statusCode: 500 }, 3, policy, now, r)).toEqual({ status: 'retrying', delayMs: 4500 });
   });
   it('Retry-After on 429 and 503 wins over backoff, capped at max_backoff_ms; ignored on 500', () => {
     expect(planNext({ outcome: 'http_error', statusCode: 429, retryAfter: '7' }, 1, policy, now, r)).toEqual({
@@ -77,7 +94,7 @@ describe('planNext', () => {
     });
     expect(planNext({ outcome: 'http_error', statusCode: 500, retryAfter: '7' }, 1, policy, now, r)).toEqual({
       status: 'retrying',
-      delayMs: 500,
+      delayMs: 1125,
     });
   });
 });

@@ -12,8 +12,8 @@ import type { Plan } from './retry.ts';
 
 export type Completion = { task: ClaimedTask; result: AttemptResult; plan: Plan };
 
-/** Whether the row was still ours (lease token matched) and what status it ended in. */
-export type Completed = { written: boolean; status?: string };
+/** Whether the row was still ours (lease token matched), what status it ended in, and what made the task (logged when it failed). */
+export type Completed = { written: boolean; status?: string; origin?: 'api' | 'schedule' | 'callback' };
 
 export async function completeTasks(sql: Sql, items: Completion[]): Promise<Completed[]> {
   const rows = items.map(({ task, result: r, plan }) => ({
@@ -52,7 +52,7 @@ export async function completeTasks(sql: Sql, items: Completion[]): Promise<Comp
         lease_token = null, lease_expires_at = null, locked_by = null
       from v
       where t.id = v.id and t.lease_token = v.token and t.status in ('running', 'canceled')
-      returning t.id, t.team_id, t.status, t.attempts, t.callback_url, t.failure_callback_url, t.traceparent, t.schedule_id
+      returning t.id, t.team_id, t.status, t.attempts, t.callback_url, t.failure_callback_url, t.traceparent, t.schedule_id, t.parent_id
     ), sched as (
       -- A schedule counts failures in a row and forgets them on the first success.
       update schedules s set last_status = upd.status,
@@ -80,15 +80,20 @@ export async function completeTasks(sql: Sql, items: Completion[]): Promise<Comp
         jsonb_build_object('task_id', cb.id, 'status', cb.status, 'attempts', cb.attempts,
           'last_attempt', jsonb_build_object('attempt', cb.attempt, 'outcome', cb.outcome, 'status_code', cb.status_code,
             'started_at', cb.started_at, 'finished_at', cb.finished_at, 'duration_ms', cb.duration_ms, 'error', cb.error))::text,
-        true, now(), 3, 1000, 3600000, 30000, 'callback', cb.id, cb.traceparent
+        -- the task defaults (docs/retries.md): 8 retries, 10 s doubling to 1 h
+        true, now(), 8, 10000, 3600000, 30000, 'callback', cb.id, cb.traceparent
       from cb
       returning id
     ), wake as (
       select pg_notify(${TASK_NOTIFY_CHANNEL}, '') from ins limit 1
     )
-    select upd.id, upd.status, (select count(*) from wake) as woke from upd`;
-  const byId = new Map(done.map((r) => [r.id as string, r.status as string]));
-  return items.map(({ task }) => (byId.has(task.id) ? { written: true, status: byId.get(task.id) } : { written: false }));
+    select upd.id, upd.status, upd.schedule_id, upd.parent_id, (select count(*) from wake) as woke from upd`;
+  const byId = new Map(done.map((r) => [r.id as string, r]));
+  return items.map(({ task }) => {
+    const r = byId.get(task.id);
+    if (!r) return { written: false };
+    return { written: true, status: r.status, origin: r.parent_id ? 'callback' : r.schedule_id ? 'schedule' : 'api' };
+  });
 }
 
 // Deadlock and serialization failures are the database asking us to try again; the batch is

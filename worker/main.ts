@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import type { Dispatcher } from 'undici';
 import type { Config } from '../shared/config.ts';
 import { createSql, type Sql } from '../shared/db.ts';
+import { errorForLog } from '../shared/errors.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
 import { createTargetPolicy } from '../shared/targets.ts';
 import type { BreakerSettings } from './breaker.ts';
@@ -82,10 +83,24 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
         counts.lostLeases++;
         logger.warn({ task_id: task.id, attempt: task.attempts }, 'lease lost before completion; result dropped');
       }
+      // A task that ends failed is worth an operator's look (docs/retries.md); never its headers or body.
+      else if (done.status === 'failed') {
+        logger.warn(
+          {
+            task_id: task.id,
+            team_id: task.team_id,
+            origin: done.origin,
+            attempts: task.attempts,
+            outcome: result.outcome,
+            status_code: result.statusCode,
+          },
+          'task failed',
+        );
+      }
     } catch (err) {
       // The completion could not be written (database gone): the lease expires and the task
       // runs again elsewhere. At least once, never lost.
-      logger.error({ err, task_id: task.id }, 'could not record attempt');
+      logger.error({ err: errorForLog(err), task_id: task.id }, 'could not record attempt');
     } finally {
       running.delete(task.id);
       producer.slotFreed();

@@ -3,13 +3,15 @@ export type RetryPolicy = { max_retries: number; min_backoff_ms: number; max_bac
 export type Outcome = 'success' | 'http_error' | 'timeout' | 'network_error' | 'blocked';
 
 /**
- * Full-jitter exponential backoff (API.md §4): the wait before retry n (1-based) is uniform in
- * [0, min(max_backoff_ms, min_backoff_ms × 2^(n-1))]. With the defaults (1 s, 1 h) the caps
- * run 1 s, 2 s, 4 s, 8 s, ... and reach the hour at retry 13.
+ * Exponential backoff with upward jitter (docs/retries.md): the wait before retry n (1-based)
+ * is d = min(max_backoff_ms, min_backoff_ms × 2^(n-1)) plus up to 25% of d, so no retry comes
+ * sooner than min_backoff_ms after a failure. (Full jitter, uniform in [0, d], let a retry follow
+ * its failure after 120 ms, and the old defaults gave up 4 s after the first attempt.) With the
+ * defaults (8 retries, 10 s, 1 h) d runs 10 s, 20 s, 40 s, ... 1280 s: 42.5 to 53 minutes in all.
  */
 export function backoffMs(retry: number, p: RetryPolicy, random: () => number): number {
-  const cap = Math.min(p.max_backoff_ms, p.min_backoff_ms * 2 ** Math.min(retry - 1, 52));
-  return Math.floor(random() * cap);
+  const d = Math.min(p.max_backoff_ms, p.min_backoff_ms * 2 ** Math.min(Math.max(retry, 1) - 1, 52));
+  return d + Math.floor(random() * 0.25 * d);
 }
 
 /** Retryable: network errors, timeouts, 408, 425, 429 and 5xx. Not: other 3xx/4xx and blocked. */

@@ -20,7 +20,7 @@ const rateLimitInput = z
   .max(32)
   .refine(
     (raw) => rateLimitSchema.safeParse(raw).success,
-    'expected <count>/<window>, e.g. 500/1s (count 1 to 1000000000; window in ms, s, m or h)',
+    'expected <count>/<window>, e.g. 500/1s (count 1 to 1000000; window 1s to 1h, in ms, s, m or h)',
   );
 
 export const createTeamSchema = z.strictObject({

@@ -4,7 +4,8 @@
 import { pino } from 'pino';
 import type { Dispatcher } from 'undici';
 import { createApp } from '../../gateway/app.ts';
-import { createEnqueueBatcher } from '../../gateway/enqueue-batcher.ts';
+import { createEnqueueBatcher, type EnqueueBatcher } from '../../gateway/enqueue-batcher.ts';
+import type { Logger } from '../../shared/logger.ts';
 import { createTargetPolicy } from '../../shared/targets.ts';
 import { startWorker, type WorkerConfig } from '../../worker/main.ts';
 import { createTestDb, seedTeam } from './db.ts';
@@ -18,17 +19,31 @@ export type HarnessOptions = {
   allowlist?: string[];
   /** A worker dispatcher of the test's own (e.g. the SSRF-safe one with a resolver it controls). */
   dispatcher?: Dispatcher;
+  /** The gateway's (and worker's) logger; default silent. */
+  logger?: Logger;
+  /** Enables /admin/v1 with this token. */
+  operatorToken?: string;
+  /** Wraps the enqueue batcher (e.g. to hand it a row PostgreSQL refuses, past validation). */
+  wrapBatcher?: (inner: EnqueueBatcher) => EnqueueBatcher;
 };
 
 export async function startHarness(opts: HarnessOptions = {}) {
   const db = await createTestDb();
   const team = await seedTeam(db.sql);
-  const logger = pino({ level: 'silent' });
-  const batcher = createEnqueueBatcher(db.sql);
+  const logger = opts.logger ?? pino({ level: 'silent' });
+  const inner = createEnqueueBatcher(db.sql);
+  const batcher = opts.wrapBatcher ? opts.wrapBatcher(inner) : inner;
   const allowPrivate = opts.allowPrivate ?? true; // sinks live on 127.0.0.1
   const allowlist = opts.allowlist ?? [];
   const policy = createTargetPolicy({ allowPrivate, allowlist });
-  const app = createApp({ sql: db.sql, batcher, logger, maxBodyBytes: opts.maxBodyBytes ?? 1_048_576, checkTarget: policy.checkUrl });
+  const app = createApp({
+    sql: db.sql,
+    batcher,
+    logger,
+    maxBodyBytes: opts.maxBodyBytes ?? 1_048_576,
+    checkTarget: policy.checkUrl,
+    operatorToken: opts.operatorToken,
+  });
 
   async function api(
     method: string,
@@ -97,7 +112,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
     },
     async close() {
       await worker?.stop();
-      await batcher.drain();
+      await inner.drain();
       await db.drop();
     },
   };

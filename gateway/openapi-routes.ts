@@ -1,0 +1,435 @@
+// Every route the gateway serves, declared once for /openapi.json and /docs (gateway/openapi.ts
+// builds the document from this list). test/openapi.test.ts fails when a served route is missing
+// here or a route here is not served, so a new route is one more entry in ROUTES.
+//
+// Common answers come from `access` and `body` and need not be listed: an API key route can
+// answer 401, 429 and 503 (and 403 when it needs more than read); a route with a body 400, 413
+// and 415; an operator route 401, 429 and 503. `errors` lists what the route adds to those.
+import { z } from 'zod';
+import type { ProblemCode } from '../shared/errors.ts';
+import { batchInputSchema, listTasksQuerySchema, retrySchema, scheduleInputSchema, taskInputSchema } from '../shared/schemas.ts';
+import { createTeamSchema, patchTeamSchema } from './api/admin.ts';
+import { createKeySchema } from './api/keys.ts';
+import * as r from './api/responses.ts';
+
+/** public: no credentials; read/write/admin: an API key with at least that role; operator: POSTHORN_OPERATOR_TOKEN. */
+export type Access = 'public' | 'read' | 'write' | 'admin' | 'operator';
+export type RequestHeader = 'Idempotency-Key' | 'traceparent';
+export type ResponseHeader =
+  | 'Idempotent-Replayed'
+  | 'Retry-After'
+  | 'WWW-Authenticate'
+  | 'RateLimit-Limit'
+  | 'RateLimit-Remaining'
+  | 'RateLimit-Reset';
+
+export type Answer = {
+  description: string;
+  /** Absent: no body (204). */
+  schema?: z.ZodType;
+  /** Default application/json. */
+  contentType?: string;
+  headers?: ResponseHeader[];
+};
+
+export type RouteSpec = {
+  /** operationId */
+  id: string;
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
+  /** Hono's syntax, as served: /api/v1/tasks/:id */
+  path: string;
+  tag: Tag;
+  summary: string;
+  description?: string;
+  access: Access;
+  /** Descriptions of the path's :params. */
+  params?: Record<string, string>;
+  query?: z.ZodObject;
+  headers?: RequestHeader[];
+  body?: z.ZodType;
+  /** The answers other than problem+json errors, by status. */
+  responses: Record<number, Answer>;
+  errors?: ProblemCode[];
+};
+
+export const TAGS = {
+  Health: 'Liveness and readiness, for load balancers and orchestrators. No credentials.',
+  Reference: 'This document, as JSON and as a page. No credentials.',
+  Tasks: 'Enqueue HTTP requests to run now, later or in bulk; read, cancel and replay them.',
+  Schedules: 'Cron schedules: each tick creates one task from the template.',
+  Keys: "The team's API keys (admin role).",
+  'Signing keys': "The team's Standard Webhooks secrets that sign every delivery (admin role).",
+  Operator: 'Teams, with the operator token (POSTHORN_OPERATOR_TOKEN); absent without it.',
+} as const;
+export type Tag = keyof typeof TAGS;
+
+/** PATCH /schedules/:id: any fields of ScheduleInput; null removes one that may be left out. */
+const schedulePatchSchema = z.strictObject(
+  Object.fromEntries(
+    Object.entries(scheduleInputSchema.shape).map(([k, s]) => [k, s.isOptional() ? s.nullable().optional() : s.optional()]),
+  ),
+);
+
+/** Component names for request bodies; a body not named here becomes one named after its route. */
+export const REQUEST_SCHEMAS: Record<string, z.ZodType> = {
+  TaskInput: taskInputSchema,
+  BatchInput: batchInputSchema,
+  Retry: retrySchema,
+  ScheduleInput: scheduleInputSchema,
+  SchedulePatch: schedulePatchSchema,
+  KeyInput: createKeySchema,
+  TeamInput: createTeamSchema,
+  TeamPatch: patchTeamSchema,
+};
+
+const json = (description: string, schema: z.ZodType, headers?: ResponseHeader[]): Answer => ({ description, schema, headers });
+const noContent = (description: string): Answer => ({ description });
+const ID = { id: 'the id from the response that created it' };
+const SCHEDULE_ID = { id: 'the schedule id' };
+const SLUG = { slug: "the team's slug" };
+
+export const ROUTES: RouteSpec[] = [
+  // Health and reference
+  {
+    id: 'healthz',
+    method: 'get',
+    path: '/healthz',
+    tag: 'Health',
+    access: 'public',
+    summary: 'Liveness',
+    description: 'Answers 200 while the process runs; it does not touch the database.',
+    responses: { 200: json('the process runs', r.healthSchema) },
+  },
+  {
+    id: 'readyz',
+    method: 'get',
+    path: '/readyz',
+    tag: 'Health',
+    access: 'public',
+    summary: 'Readiness',
+    description:
+      'Answers 200 only when PostgreSQL answers within 2 s and every migration is applied; else 503 (plain JSON, not problem+json).',
+    responses: {
+      200: json('ready to serve', r.readySchema),
+      503: json('the database is unreachable or migrations are pending', r.readySchema),
+    },
+  },
+  {
+    id: 'openapi',
+    method: 'get',
+    path: '/openapi.json',
+    tag: 'Reference',
+    access: 'public',
+    summary: 'This OpenAPI 3.1 document',
+    responses: { 200: { description: 'the document', contentType: 'application/json' } },
+  },
+  {
+    id: 'docs',
+    method: 'get',
+    path: '/docs',
+    tag: 'Reference',
+    access: 'public',
+    summary: 'This document as a readable page',
+    responses: { 200: { description: 'an HTML page without scripts or external resources', contentType: 'text/html' } },
+  },
+
+  // Tasks
+  {
+    id: 'enqueueTask',
+    method: 'post',
+    path: '/api/v1/queue',
+    tag: 'Tasks',
+    access: 'write',
+    summary: 'Enqueue a task',
+    description:
+      'Stores the request for a worker to send now (no delay), after `delay`, or at `run_at`. Only `url` is required. ' +
+      'With an idempotency key (field or header), the same key within 24 h answers 200 with the first task; ' +
+      'the same key with a different request is 409.',
+    headers: ['Idempotency-Key', 'traceparent'],
+    body: taskInputSchema,
+    responses: {
+      202: json('stored', r.acceptedSchema),
+      200: json('an idempotent replay: the task first stored with this key', r.acceptedSchema, ['Idempotent-Replayed']),
+    },
+    errors: ['target_not_allowed', 'idempotency_conflict'],
+  },
+  {
+    id: 'enqueueBatch',
+    method: 'post',
+    path: '/api/v1/queue/batch',
+    tag: 'Tasks',
+    access: 'write',
+    summary: 'Enqueue up to 1000 tasks at once',
+    description:
+      'Every task is validated first and all are stored in one transaction, or none is; `errors[].path` names the task ' +
+      '(`tasks.17.url`). The request may be up to 10 times POSTHORN_MAX_BODY_BYTES.',
+    headers: ['traceparent'],
+    body: batchInputSchema,
+    responses: { 202: json('all stored, in the order sent', r.batchAcceptedSchema) },
+    errors: ['target_not_allowed', 'idempotency_conflict'],
+  },
+  {
+    id: 'listTasks',
+    method: 'get',
+    path: '/api/v1/tasks',
+    tag: 'Tasks',
+    access: 'read',
+    summary: 'List tasks, newest first',
+    query: listTasksQuerySchema,
+    responses: { 200: json('one page', r.taskListSchema) },
+    errors: ['validation_failed'],
+  },
+  {
+    id: 'getTask',
+    method: 'get',
+    path: '/api/v1/tasks/:id',
+    tag: 'Tasks',
+    access: 'read',
+    summary: 'Read a task',
+    params: ID,
+    responses: { 200: json('the task', r.taskSchema) },
+    errors: ['not_found'],
+  },
+  {
+    id: 'cancelTask',
+    method: 'delete',
+    path: '/api/v1/tasks/:id',
+    tag: 'Tasks',
+    access: 'write',
+    summary: 'Cancel a task that has not finished',
+    description: 'A running attempt finishes, but is not retried. A task that has finished (canceled included) answers 409.',
+    params: ID,
+    responses: { 200: json('canceled', r.taskSchema) },
+    errors: ['not_found', 'conflict'],
+  },
+  {
+    id: 'listAttempts',
+    method: 'get',
+    path: '/api/v1/tasks/:id/attempts',
+    tag: 'Tasks',
+    access: 'read',
+    summary: "A task's attempts, with the responses received",
+    params: ID,
+    responses: { 200: json('every attempt', r.attemptListSchema) },
+    errors: ['not_found'],
+  },
+  {
+    id: 'replayTask',
+    method: 'post',
+    path: '/api/v1/tasks/:id/replay',
+    tag: 'Tasks',
+    access: 'write',
+    summary: 'Run a failed or canceled task again',
+    description: 'The task becomes pending now with a fresh set of retries; its earlier attempts stay. Any other status answers 409.',
+    params: ID,
+    responses: { 202: json('pending again', r.replayedSchema) },
+    errors: ['not_found', 'conflict'],
+  },
+
+  // Schedules
+  {
+    id: 'createSchedule',
+    method: 'post',
+    path: '/api/v1/schedules',
+    tag: 'Schedules',
+    access: 'write',
+    summary: 'Create a schedule',
+    body: scheduleInputSchema,
+    responses: { 201: json('created', r.scheduleSchema) },
+    errors: ['target_not_allowed'],
+  },
+  {
+    id: 'listSchedules',
+    method: 'get',
+    path: '/api/v1/schedules',
+    tag: 'Schedules',
+    access: 'read',
+    summary: 'List schedules, newest first',
+    responses: { 200: json('every schedule (at most 1000)', r.scheduleListSchema) },
+  },
+  {
+    id: 'getSchedule',
+    method: 'get',
+    path: '/api/v1/schedules/:id',
+    tag: 'Schedules',
+    access: 'read',
+    summary: 'Read a schedule',
+    params: SCHEDULE_ID,
+    responses: { 200: json('the schedule', r.scheduleSchema) },
+    errors: ['not_found'],
+  },
+  {
+    id: 'updateSchedule',
+    method: 'patch',
+    path: '/api/v1/schedules/:id',
+    tag: 'Schedules',
+    access: 'write',
+    summary: 'Change some fields of a schedule',
+    description:
+      'Send any fields of ScheduleInput; `null` removes an optional one. The result is validated as a whole, like a create. ' +
+      'Changing cron, timezone or paused recomputes next_run_at.',
+    params: SCHEDULE_ID,
+    body: schedulePatchSchema,
+    responses: { 200: json('the schedule as changed', r.scheduleSchema) },
+    errors: ['not_found', 'target_not_allowed'],
+  },
+  {
+    id: 'deleteSchedule',
+    method: 'delete',
+    path: '/api/v1/schedules/:id',
+    tag: 'Schedules',
+    access: 'write',
+    summary: 'Delete a schedule',
+    description: 'Tasks it already made stay. A schedule that does not exist (or was deleted) answers 404.',
+    params: SCHEDULE_ID,
+    responses: { 204: noContent('deleted') },
+    errors: ['not_found'],
+  },
+  {
+    id: 'pauseSchedule',
+    method: 'post',
+    path: '/api/v1/schedules/:id/pause',
+    tag: 'Schedules',
+    access: 'write',
+    summary: 'Pause a schedule',
+    description: 'No ticks run while paused; next_run_at becomes null.',
+    params: SCHEDULE_ID,
+    responses: { 200: json('paused', r.scheduleSchema) },
+    errors: ['not_found'],
+  },
+  {
+    id: 'resumeSchedule',
+    method: 'post',
+    path: '/api/v1/schedules/:id/resume',
+    tag: 'Schedules',
+    access: 'write',
+    summary: 'Resume a schedule',
+    description: 'Runs from the next tick after now; ticks that passed while paused are not run.',
+    params: SCHEDULE_ID,
+    responses: { 200: json('running', r.scheduleSchema) },
+    errors: ['not_found'],
+  },
+  {
+    id: 'triggerSchedule',
+    method: 'post',
+    path: '/api/v1/schedules/:id/trigger',
+    tag: 'Schedules',
+    access: 'write',
+    summary: 'Run a schedule once, now',
+    description: 'Creates one task from the template (with scheduled_for null), outside the cron; paused schedules too.',
+    params: SCHEDULE_ID,
+    responses: { 202: json('the task made', r.triggeredSchema) },
+    errors: ['not_found'],
+  },
+
+  // Keys and signing keys
+  {
+    id: 'createKey',
+    method: 'post',
+    path: '/api/v1/keys',
+    tag: 'Keys',
+    access: 'admin',
+    summary: 'Create an API key',
+    description: 'The key is in this response only; the server keeps its SHA-256.',
+    body: createKeySchema,
+    responses: { 201: json('created', r.keyCreatedSchema) },
+  },
+  {
+    id: 'listKeys',
+    method: 'get',
+    path: '/api/v1/keys',
+    tag: 'Keys',
+    access: 'admin',
+    summary: "The team's API keys, without secrets",
+    responses: { 200: json('every key', r.keyListSchema) },
+  },
+  {
+    id: 'revokeKey',
+    method: 'delete',
+    path: '/api/v1/keys/:id',
+    tag: 'Keys',
+    access: 'admin',
+    summary: 'Revoke an API key',
+    description: 'Every gateway refuses the key within 2 s. Revoking a revoked key answers 204 again and keeps the first revoked_at.',
+    params: { id: 'the key id' },
+    responses: { 204: noContent('revoked') },
+    errors: ['not_found'],
+  },
+  {
+    id: 'getSigningKeys',
+    method: 'get',
+    path: '/api/v1/signing-keys',
+    tag: 'Signing keys',
+    access: 'admin',
+    summary: 'The webhook signing secrets',
+    responses: { 200: json('the secrets', r.signingKeysSchema) },
+    errors: ['not_found'],
+  },
+  {
+    id: 'rotateSigningKey',
+    method: 'post',
+    path: '/api/v1/signing-keys/rotate',
+    tag: 'Signing keys',
+    access: 'admin',
+    summary: 'Make a new current secret',
+    description: 'The previous secret keeps signing next to the new one (a second signature) for 24 h, or until it is deleted.',
+    responses: { 200: json('the secrets after rotation', r.signingKeysSchema) },
+    errors: ['not_found'],
+  },
+  {
+    id: 'deletePreviousSigningKey',
+    method: 'delete',
+    path: '/api/v1/signing-keys/previous',
+    tag: 'Signing keys',
+    access: 'admin',
+    summary: 'Stop signing with the previous secret now',
+    responses: { 204: noContent('deleted (also when there was none)') },
+    errors: ['not_found'],
+  },
+
+  // Operator API
+  {
+    id: 'createTeam',
+    method: 'post',
+    path: '/admin/v1/teams',
+    tag: 'Operator',
+    access: 'operator',
+    summary: 'Create a team with its first admin key',
+    body: createTeamSchema,
+    responses: { 201: json('created; admin_key is shown this once', r.teamCreatedSchema) },
+    errors: ['conflict'],
+  },
+  {
+    id: 'listTeams',
+    method: 'get',
+    path: '/admin/v1/teams',
+    tag: 'Operator',
+    access: 'operator',
+    summary: 'List teams',
+    responses: { 200: json('every team', r.teamListSchema) },
+  },
+  {
+    id: 'getTeam',
+    method: 'get',
+    path: '/admin/v1/teams/:slug',
+    tag: 'Operator',
+    access: 'operator',
+    summary: 'Read a team',
+    params: SLUG,
+    responses: { 200: json('the team', r.teamSchema) },
+    errors: ['not_found'],
+  },
+  {
+    id: 'updateTeam',
+    method: 'patch',
+    path: '/admin/v1/teams/:slug',
+    tag: 'Operator',
+    access: 'operator',
+    summary: "Change a team's name or rate limit",
+    description: 'A new rate limit applies on every gateway within 2 s.',
+    params: SLUG,
+    body: patchTeamSchema,
+    responses: { 200: json('the team as changed', r.teamSchema) },
+    errors: ['not_found'],
+  },
+];
