@@ -45,7 +45,9 @@ export function parseOriginParam(raw: string): string {
 export function circuitRoutes(deps: { sql: Sql }) {
   const { sql } = deps;
   const app = new Hono<AuthEnv>();
-  app.use('/circuits/:origin/reset', requireRole('admin'));
+  // Every POST under /circuits is a reset: admin, checked before the origin is looked at.
+  const admin = requireRole('admin');
+  app.use('/circuits/*', (c, next) => (c.req.method === 'POST' ? admin(c, next) : next()));
   app.use('/status-page', requireRole('admin'));
 
   app.get('/circuits', async (c) => {
