@@ -11,6 +11,7 @@ import { gatewayRegistry, scrapeRegistry } from '../shared/metrics.ts';
 import { migrationsCurrent } from '../shared/migrate.ts';
 import { adminRoutes } from './api/admin.ts';
 import { channelRoutes } from './api/channels.ts';
+import { circuitRoutes } from './api/circuits.ts';
 import { keyRoutes } from './api/keys.ts';
 import { scheduleRoutes } from './api/schedules.ts';
 import { signingKeyRoutes } from './api/signing-keys.ts';
@@ -178,6 +179,7 @@ export function createApp(deps: AppDeps) {
   api.route('/', keyRoutes({ sql }));
   api.route('/', signingKeyRoutes({ sql }));
   api.route('/', channelRoutes({ sql, checkTarget }));
+  api.route('/', circuitRoutes({ sql }));
   app.route('/api/v1', api);
   // The web UI (docs/ui.md): sessions instead of Bearer keys, the same routes underneath.
   app.route(

@@ -155,8 +155,13 @@ async function completeWithRetry(sql: Sql, items: Completion[], tries = 3): Prom
   }
 }
 
-export function createCompleter(sql: Sql, opts: { maxBatch?: number; lanes?: number } = {}) {
-  return createGroupCommit<Completion, Completed>((items) => completeWithRetry(sql, items), {
+export function createCompleter(sql: Sql, opts: { maxBatch?: number; lanes?: number; onBatch?: (items: Completion[]) => void } = {}) {
+  const write = async (items: Completion[]) => {
+    const done = await completeWithRetry(sql, items);
+    opts.onBatch?.(items); // the circuit breakers count the batch (worker/breaker-gate.ts); never throws
+    return done;
+  };
+  return createGroupCommit<Completion, Completed>(write, {
     maxBatch: opts.maxBatch ?? 200,
     lanes: opts.lanes ?? 2,
   });
