@@ -13,6 +13,7 @@ import type { TargetCheck } from '../shared/targets.ts';
 import { withTimeout } from '../shared/timeout.ts';
 import { adminRoutes } from './api/admin.ts';
 import { channelRoutes } from './api/channels.ts';
+import { circuitRoutes } from './api/circuits.ts';
 import { keyRoutes } from './api/keys.ts';
 import { scheduleRoutes } from './api/schedules.ts';
 import { signingKeyRoutes } from './api/signing-keys.ts';
@@ -177,6 +178,7 @@ export function createApp(deps: AppDeps) {
   api.route('/', keyRoutes({ sql }));
   api.route('/', signingKeyRoutes({ sql }));
   api.route('/', channelRoutes({ sql, checkTarget }));
+  api.route('/', circuitRoutes({ sql }));
   app.route('/api/v1', api);
   // The web UI (docs/ui.md): sessions instead of Bearer keys, the same routes underneath.
   app.route(

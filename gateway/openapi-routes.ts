@@ -10,6 +10,7 @@ import type { ProblemCode } from '../shared/errors.ts';
 import { batchInputSchema, listTasksQuerySchema, retrySchema, scheduleInputSchema, taskInputSchema } from '../shared/schemas.ts';
 import { createTeamSchema, patchTeamSchema } from './api/admin.ts';
 import { createChannelSchema } from './api/channels.ts';
+import { statusPageSchema as statusPageInputSchema } from './api/circuits.ts';
 import { createKeySchema } from './api/keys.ts';
 import * as r from './api/responses.ts';
 
@@ -61,6 +62,7 @@ export const TAGS = {
   Keys: "The team's API keys (admin role).",
   'Signing keys': "The team's Standard Webhooks secrets that sign every delivery (admin role).",
   Channels: 'Where notifications go: e-mail, Slack, Discord or a signed webhook (admin role).',
+  Circuits: 'Circuit breakers per target origin, and the public status page (docs/circuits.md).',
   Operator: 'Teams, with the operator token (POSTHORN_OPERATOR_TOKEN); absent without it.',
 } as const;
 export type Tag = keyof typeof TAGS;
@@ -83,6 +85,7 @@ export const REQUEST_SCHEMAS: Record<string, z.ZodType> = {
   TeamInput: createTeamSchema,
   TeamPatch: patchTeamSchema,
   ChannelInput: createChannelSchema,
+  StatusPageInput: statusPageInputSchema,
 };
 
 const json = (description: string, schema: z.ZodType, headers?: ResponseHeader[]): Answer => ({ description, schema, headers });
@@ -466,6 +469,52 @@ export const ROUTES: RouteSpec[] = [
     params: CHANNEL_ID,
     responses: { 202: json('queued', r.channelDeliverySchema) },
     errors: ['not_found'],
+  },
+
+  // Circuit breakers
+  {
+    id: 'listCircuits',
+    method: 'get',
+    path: '/api/v1/circuits',
+    tag: 'Circuits',
+    access: 'read',
+    summary: "The team's circuit breakers",
+    description: 'Every origin with attempts in the last 24 h, and any breaker not closed (docs/circuits.md).',
+    responses: { 200: json('the breakers', r.circuitListSchema) },
+  },
+  {
+    id: 'getCircuit',
+    method: 'get',
+    path: '/api/v1/circuits/:origin',
+    tag: 'Circuits',
+    access: 'read',
+    summary: 'One breaker with its last 50 transitions',
+    params: { origin: 'scheme://host[:port], URL-encoded (https%3A%2F%2Fapi.example.com)' },
+    responses: { 200: json('the breaker', r.circuitDetailSchema) },
+    errors: ['validation_failed', 'not_found'],
+  },
+  {
+    id: 'resetCircuit',
+    method: 'post',
+    path: '/api/v1/circuits/:origin/reset',
+    tag: 'Circuits',
+    access: 'admin',
+    summary: 'Close a breaker now',
+    description: 'The tasks it held back are due at once.',
+    params: { origin: 'scheme://host[:port], URL-encoded' },
+    responses: { 200: json('the breaker, closed', r.circuitDetailSchema) },
+    errors: ['validation_failed', 'not_found'],
+  },
+  {
+    id: 'setStatusPage',
+    method: 'put',
+    path: '/api/v1/status-page',
+    tag: 'Circuits',
+    access: 'admin',
+    summary: 'Make the status page public, or private again',
+    description: '{"public": true} answers an unguessable URL (the same one when asked again); {"public": false} revokes it.',
+    body: statusPageInputSchema,
+    responses: { 200: json('the public URL, or null', r.statusPageSchema) },
   },
 
   // Operator API

@@ -135,6 +135,11 @@ const envSchema = z.object({
     .enum(['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'])
     .default('parentbased_always_on'),
   OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).optional(),
+  // Circuit breakers (docs/circuits.md): the first open period, its cap, and the attempts in
+  // the 60 s window before one may open. Lowered by tests; the defaults are the contract's.
+  POSTHORN_CIRCUIT_OPEN_MS: int(100, 3_600_000).default(30_000),
+  POSTHORN_CIRCUIT_MAX_OPEN_MS: int(100, 24 * 3_600_000).default(600_000),
+  POSTHORN_CIRCUIT_MIN_REQUESTS: int(1, 1_000_000).default(10),
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -180,6 +185,12 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
     publicUrl: e.POSTHORN_PUBLIC_URL?.replace(/\/+$/, ''),
     notifyIntervalMs: e.POSTHORN_NOTIFY_INTERVAL_MS,
     telemetry: telemetryConfig(e),
+    circuit: {
+      openMs: e.POSTHORN_CIRCUIT_OPEN_MS,
+      maxOpenMs: Math.max(e.POSTHORN_CIRCUIT_OPEN_MS, e.POSTHORN_CIRCUIT_MAX_OPEN_MS),
+      minRequests: e.POSTHORN_CIRCUIT_MIN_REQUESTS,
+      failureRate: 0.5,
+    },
   };
 }
 

@@ -95,6 +95,8 @@ type WorkerGauges = {
   slotsBusy: () => number;
   /** The leader's counts (worker/maintenance/task-counts.ts); null on a follower. */
   taskCounts: () => Promise<TaskCounts> | null;
+  /** Circuit breakers by state, fleet-wide (worker/breaker-store.ts); read on the leader only. */
+  circuitCounts?: () => Promise<Record<CircuitState, number>>;
 };
 const workers = new Set<WorkerGauges>();
 
@@ -133,18 +135,18 @@ new Gauge({
 export const CIRCUIT_STATES = ['closed', 'open', 'half_open'] as const;
 export type CircuitState = (typeof CIRCUIT_STATES)[number];
 
-const circuits = new Gauge({
+new Gauge({
   name: 'posthorn_circuits',
-  help: 'Circuit breakers by state',
+  help: 'Circuit breakers by state, fleet-wide; published by the leader only (closed: origins with attempts in the last 24 h)',
   labelNames: ['state'] as const,
   registers: [workerRegistry],
+  async collect() {
+    this.reset();
+    const w = [...workers].find((x) => x.leader() && x.circuitCounts);
+    const c = await w?.circuitCounts?.().catch(() => null);
+    if (c) for (const state of CIRCUIT_STATES) this.set({ state }, c[state]);
+  },
 });
-for (const state of CIRCUIT_STATES) circuits.set({ state }, 0);
-
-/** Publishes the circuit breakers' counts; a state left out counts 0. */
-export function setCircuitCounts(counts: Partial<Record<CircuitState, number>>) {
-  for (const state of CIRCUIT_STATES) circuits.set({ state }, counts[state] ?? 0);
-}
 
 new Gauge({
   name: 'posthorn_leader',

@@ -21,7 +21,9 @@ export const TASK_STATUSES = [
    * Waiting for run_at; shown as "scheduled" while run_at is ahead (displayStatus).
    * In: insertTasks (gateway enqueue and batch, scheduler ticks and the trigger endpoint,
    * completer's callback tasks); rescuer (lease expired, retries left); worker shutdown
-   * (releaseTasks: an aborted attempt is given back without using up an attempt); replay.
+   * (releaseTasks: an aborted attempt is given back without using up an attempt); the
+   * circuit breaker gate (releaseHeld in worker/breaker-store.ts: a claimed task whose breaker
+   * is open goes back, its claim undone, run_at the breaker's next look); replay.
    * Out: producer claim → running; cancel → canceled.
    */
   'pending',
@@ -29,12 +31,13 @@ export const TASK_STATUSES = [
    * An attempt holds a lease (lease_token, lease_expires_at, locked_by are set only here).
    * In: producer claim (worker/producer.ts) from pending or retrying.
    * Out: completer → succeeded, retrying or failed; rescuer → pending or failed; releaseTasks
-   * → pending; cancel → canceled (the attempt runs on; its result is recorded, not acted on).
+   * → pending; releaseHeld (open breaker) → pending or retrying; cancel → canceled (the attempt runs on; its result is recorded, not acted on).
    */
   'running',
   /**
    * Failed an attempt that may be retried; run_at is when the next one may start.
-   * In: completer (worker/completer.ts). Out: producer claim → running; cancel → canceled.
+   * In: completer (worker/completer.ts); releaseHeld (an open breaker put a retry back).
+   * Out: producer claim → running; cancel → canceled.
    */
   'retrying',
   /** Terminal. In: completer (a 2xx). Out: only the pruner, which deletes it after the retention. */

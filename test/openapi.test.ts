@@ -15,6 +15,8 @@ import { type Access, ROUTES, type RouteSpec } from '../gateway/openapi-routes.t
 import { PROBLEM_STATUS } from '../shared/errors.ts';
 import { problemSchema } from '../shared/schemas.ts';
 import { createTargetPolicy } from '../shared/targets.ts';
+import { DEFAULT_BREAKER_SETTINGS } from '../worker/breaker.ts';
+import { applyEvent } from '../worker/breaker-store.ts';
 import { startHarness } from './helpers/harness.ts';
 import { waitFor } from './helpers/net.ts';
 import { startSink } from './helpers/sink.ts';
@@ -279,6 +281,27 @@ describe('answers match the document', () => {
     expect((await call('GET', '/api/v1/signing-keys')).body.previous).toBeNull();
     expect((await call('POST', '/api/v1/signing-keys/rotate')).body.previous).toMatch(/^whsec_/);
     expect((await call('DELETE', '/api/v1/signing-keys/previous')).status).toBe(204);
+  });
+
+  it('circuits and the status page', async () => {
+    // A breaker of this team, opened and reset, so every route answers with its full shape.
+    const origin = 'https://api.example.com:443';
+    await h.sql`insert into circuit_buckets (team_id, origin, bucket, requests, failures) values (${h.team.teamId}, ${origin}, now(), 12, 12)`;
+    const opened = await applyEvent(h.sql, h.team.teamId, origin, { type: 'window', requests: 12, failures: 12 }, DEFAULT_BREAKER_SETTINGS);
+    expect(opened.after.state).toBe('open');
+    await h.sql`insert into circuit_hours (team_id, origin, hour, requests, failures, last_error, last_error_at)
+      values (${h.team.teamId}, ${origin}, date_trunc('hour', now()), 12, 12, 'HTTP 503', now())`;
+    await h.sql`insert into circuit_endpoints (team_id, origin, path, hour, requests, successes, last_status, last_outcome, last_attempt_at)
+      values (${h.team.teamId}, ${origin}, '/hook', date_trunc('hour', now()), 12, 0, 503, 'http_error', now())`;
+    expect((await call('GET', '/api/v1/circuits')).body.data.map((c: { origin: string }) => c.origin)).toContain(origin);
+    const params = { origin: 'https://api.example.com' };
+    expect((await call('GET', '/api/v1/circuits/:origin', { params })).body.origin).toBe(origin);
+    expect((await call('GET', '/api/v1/circuits/:origin', { params: { origin: 'nope' } })).status).toBe(400);
+    expect((await call('GET', '/api/v1/circuits/:origin', { params: { origin: 'https://other.example' } })).status).toBe(404);
+    expect((await call('POST', '/api/v1/circuits/:origin/reset', { params })).body.state).toBe('closed');
+    expect((await call('POST', '/api/v1/circuits/:origin/reset', { params: { origin: 'https://other.example' } })).status).toBe(404);
+    expect((await call('PUT', '/api/v1/status-page', { body: { public: true } })).body.public_url).toMatch(/^\/status\//);
+    expect((await call('PUT', '/api/v1/status-page', { body: { public: false } })).body.public_url).toBeNull();
   });
 
   it('operator API', async () => {

@@ -160,8 +160,13 @@ async function completeWithRetry(sql: Queryable, items: Completion[], tries = 3)
   }
 }
 
-export function createCompleter(sql: Queryable, opts: { maxBatch?: number; lanes?: number } = {}) {
-  return createGroupCommit<Completion, Completed>((items) => completeWithRetry(sql, items), {
+export function createCompleter(sql: Queryable, opts: { maxBatch?: number; lanes?: number; onBatch?: (items: Completion[]) => void } = {}) {
+  const write = async (items: Completion[]) => {
+    const done = await completeWithRetry(sql, items);
+    opts.onBatch?.(items); // the circuit breakers count the batch (worker/breaker-gate.ts); never throws
+    return done;
+  };
+  return createGroupCommit<Completion, Completed>(write, {
     maxBatch: opts.maxBatch ?? 200,
     lanes: opts.lanes ?? 2,
   });

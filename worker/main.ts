@@ -11,6 +11,9 @@ import { createLogger, type Logger } from '../shared/logger.ts';
 import { registerWorkerGauges } from '../shared/metrics.ts';
 import { targetPolicyFromConfig } from '../shared/targets.ts';
 import { initTelemetry, shutdownTelemetry } from '../shared/telemetry.ts';
+import type { BreakerSettings } from './breaker.ts';
+import { createBreakerGate } from './breaker-gate.ts';
+import { countCircuitsByState } from './breaker-store.ts';
 import { createCompleter } from './completer.ts';
 import { createSafeDispatcher, isBlockedError } from './dispatcher.ts';
 import { executeAttempt, timeoutReason } from './executor.ts';
@@ -53,6 +56,8 @@ export type WorkerConfig = Pick<
     metricsPort?: number;
     /** OTEL_* (shared/config.ts); absent: no tracing set up by this worker. */
     telemetry?: Config['telemetry'];
+    /** Circuit breaker thresholds (docs/circuits.md); default 30 s open, 10 min at most, 10 attempts, 50%. */
+    circuit?: BreakerSettings;
   };
 
 export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}) {
@@ -66,7 +71,9 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
   // Every connection goes through the target policy: names are resolved once, each address
   // checked, and the socket opened to the checked address (API.md §7).
   const dispatcher = opts.dispatcher ?? createSafeDispatcher(policy, { connections: 256, connectTimeoutMs: 10_000 });
-  const completer = createCompleter(sql);
+  // Circuit breakers per (team, origin): claimed tasks pass its gate, outcomes feed it per batch.
+  const breakers = createBreakerGate({ sql, logger, settings: config.circuit, dispatch: (tasks) => dispatch(tasks) });
+  const completer = createCompleter(sql, { onBatch: breakers.observe });
   // Standard Webhooks signature on every delivery, with the team's secrets cached for 2 s.
   const signer = createSigner(sql);
   const running = new Map<string, { task: ClaimedTask; abort: AbortController; deadline: number }>();
@@ -112,6 +119,11 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
     }
   }
 
+  function dispatch(tasks: ClaimedTask[]) {
+    counts.claimed += tasks.length;
+    for (const t of tasks) void run(t);
+  }
+
   const producer = createProducer({
     sql,
     workerId,
@@ -119,10 +131,7 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
     pollIntervalMs: config.pollIntervalMs,
     concurrency: config.workerConcurrency,
     freeSlots: () => config.workerConcurrency - running.size,
-    dispatch: (tasks) => {
-      counts.claimed += tasks.length;
-      for (const t of tasks) void run(t);
-    },
+    dispatch: (tasks) => dispatch(breakers.admit(tasks)),
     onError: (err) => logger.error({ err }, 'claim failed'),
   });
 
@@ -170,6 +179,7 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
     onError: (err) => logger.warn({ err }, 'leader election: connection problem'),
   });
 
+  await breakers.start();
   await producer.start();
   elector.start();
   const health =
@@ -186,6 +196,7 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
     leader: () => elector.isLeader(),
     slotsBusy: () => running.size,
     taskCounts: () => (elector.isLeader() ? taskCounts() : null),
+    circuitCounts: () => countCircuitsByState(sql),
   });
   logger.info({ worker_id: workerId, concurrency: config.workerConcurrency, metrics_port: health?.port }, 'worker started');
 
@@ -193,12 +204,14 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
     stopping = true;
     // Stop claiming, let attempts in flight finish within the grace period, release the rest.
     await producer.stop();
+    await breakers.settle(); // held tasks put back, a probe taken is running
     await elector.stop();
     const deadline = now() + config.shutdownGraceMs;
     while (running.size > 0 && now() < deadline) await new Promise((r) => setTimeout(r, 50));
     const leftovers = [...running.values()];
     for (const r of leftovers) r.abort.abort();
     await completer.drain();
+    await breakers.stop();
     heartbeat.stop();
     clearInterval(timeouts);
     await health?.close();
@@ -214,5 +227,5 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
     if (config.telemetry) await shutdownTelemetry(); // exports the spans still buffered
   }
 
-  return { workerId, stop, counts, producer, running, elector, leaderServices, notifier, metricsPort: health?.port };
+  return { workerId, stop, counts, producer, running, elector, leaderServices, notifier, breakers, metricsPort: health?.port };
 }

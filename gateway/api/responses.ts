@@ -169,6 +169,41 @@ export const channelDeliveryListSchema = z.object({
   next_cursor: z.null(),
 });
 
+const circuitState = z.enum(['closed', 'open', 'half_open']);
+
+export const circuitSchema = z.object({
+  origin: z.string().meta({ description: 'scheme://host:port, the port written out: the breaker is per team and origin' }),
+  state: circuitState,
+  failure_rate: z.number().min(0).max(1).meta({ description: 'failures ÷ requests over the last 24 h' }),
+  requests: int.meta({ description: 'attempts in the last 24 h' }),
+  failures: int.meta({ description: 'retryable failures in the last 24 h (network errors, timeouts, 408, 425, 429, 5xx)' }),
+  opened_at: timestamp.nullable().meta({ description: 'when the current open spell began; null when closed' }),
+  next_probe_at: timestamp.nullable().meta({ description: 'while open: when one probe attempt may run' }),
+  last_error: z.string().nullable(),
+  endpoints: z
+    .array(
+      z.object({
+        url: z.string().meta({ description: 'origin and path, never the query' }),
+        last_status: int.nullable(),
+        last_attempt_at: timestamp.nullable(),
+        success_rate: z.number().min(0).max(1).nullable(),
+      }),
+    )
+    .meta({ description: 'the 20 most requested in the last 24 h' }),
+});
+
+export const circuitListSchema = z.object({ data: z.array(circuitSchema).meta({ description: 'open first, then by origin' }) });
+
+export const circuitDetailSchema = circuitSchema.extend({
+  transitions: z
+    .array(z.object({ at: timestamp, from: circuitState, to: circuitState, reason: z.string() }))
+    .meta({ description: 'the last 50 changes of state, newest first' }),
+});
+
+export const statusPageSchema = z.object({
+  public_url: z.string().nullable().meta({ description: '/status/<token>, readable without signing in; null when private' }),
+});
+
 /** Component names in /openapi.json. A schema a route uses that is not named here is inlined. */
 export const RESPONSE_SCHEMAS = {
   Problem: problemSchema,
@@ -196,4 +231,8 @@ export const RESPONSE_SCHEMAS = {
   ChannelList: channelListSchema,
   ChannelDelivery: channelDeliverySchema,
   ChannelDeliveryList: channelDeliveryListSchema,
+  Circuit: circuitSchema,
+  CircuitList: circuitListSchema,
+  CircuitDetail: circuitDetailSchema,
+  StatusPage: statusPageSchema,
 } as const;

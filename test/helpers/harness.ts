@@ -73,6 +73,9 @@ export async function startHarness(opts: HarnessOptions = {}) {
             targetAllowlist: allowlist,
             retentionHours: 168,
             host: '127.0.0.1',
+            // Circuit breakers stay closed unless a test asks for them: test files reuse one
+            // sink (one origin) for many unrelated failure cases, which would open one.
+            circuit: { openMs: 30_000, maxOpenMs: 600_000, minRequests: 1_000_000, failureRate: 0.5 },
             ...opts.worker,
           },
           { logger, dispatcher: opts.dispatcher },
