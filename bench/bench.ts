@@ -201,7 +201,6 @@ async function main(): Promise<number> {
       buildTask(taskInputSchema.parse({ url: hook, label: 'bench-baseline', delay: '1h', body: { event: 'bench', i } }), {
         teamId,
         traceparent: taskTraceparent(undefined),
-        maxBodyBytes: 1_048_576,
       }),
     );
   await insertTasks(q, mkTasks(CONFIG.batchSize)); // warm-up
@@ -257,7 +256,8 @@ async function main(): Promise<number> {
     );
     children.push(...raws);
     await Promise.all(raws.map((r) => r.ready));
-    const done = raws.map((r) => new Promise<any>((ok) => r.proc.on('message', (m: any) => m?.type === 'done' && ok(m))));
+    type Done = { type: 'done'; ms: number; errors: number; cpuSeconds?: number };
+    const done = raws.map((r) => new Promise<Done>((ok) => r.proc.on('message', (m: Done | null) => m?.type === 'done' && ok(m))));
     const endRaw = await cpu.span('baseline undici');
     const t = performance.now();
     raws.forEach((r) => r.proc.send({ type: 'go' }));

@@ -71,7 +71,7 @@ export type Child = {
   name: string;
   proc: ChildProcess;
   tail: string[];
-  ready: Promise<any>;
+  ready: Promise<unknown>;
   exited: Promise<void>;
 };
 
@@ -104,12 +104,12 @@ export function forkChild(
   proc.stdout!.on('data', keep);
   proc.stderr!.on('data', keep);
   const exited = new Promise<void>((ok) => proc.once('exit', () => ok()));
-  const ready = new Promise<any>((ok, fail) => {
+  const ready = new Promise<unknown>((ok, fail) => {
     const timer = setTimeout(
       () => fail(new Error(`${name} not ready after ${opts.readyTimeoutMs ?? 30_000} ms\n${tail.join('\n')}`)),
       opts.readyTimeoutMs ?? 30_000,
     );
-    proc.on('message', (m: any) => {
+    proc.on('message', (m: { type?: string } | null) => {
       if (m?.type === 'ready') {
         clearTimeout(timer);
         ok(m);

@@ -90,7 +90,7 @@ try {
     const t0 = performance.now();
     for (let i = 0; i < TASKS; i += 1000) {
       const batch = Array.from({ length: Math.min(1000, TASKS - i) }, () =>
-        buildTask(input, { teamId, traceparent: taskTraceparent(undefined), maxBodyBytes: 1 << 20 }),
+        buildTask(input, { teamId, traceparent: taskTraceparent(undefined) }),
       );
       await insertTasks(sql, batch);
     }

@@ -44,7 +44,7 @@ async function run() {
   return { ms, errors, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
 
-process.on('message', (m: any) => {
+process.on('message', (m: { type?: string } | null) => {
   if (m?.type !== 'go') return;
   run()
     .then((r) => process.send!({ type: 'done', ...r }))

@@ -86,7 +86,7 @@ export async function runStart(config: Config) {
     c.startedAt = Date.now();
     const proc = fork(BIN, c.args, { env: c.env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     c.proc = proc;
-    proc.on('message', (m: any) => {
+    proc.on('message', (m: { type?: string; url?: string } | null) => {
       if (m?.type === 'ready' && c.name === 'gateway' && !announced) {
         announced = true;
         process.stdout.write(`posthorn ready url=${m.url}\n`);

@@ -9,13 +9,15 @@ import { errorForLog, isDataError, isUnavailableError, ProblemError, problem } f
 import type { Logger } from '../shared/logger.ts';
 import { gatewayRegistry, scrapeRegistry } from '../shared/metrics.ts';
 import { migrationsCurrent } from '../shared/migrate.ts';
+import type { TargetCheck } from '../shared/targets.ts';
+import { withTimeout } from '../shared/timeout.ts';
 import { adminRoutes } from './api/admin.ts';
 import { channelRoutes } from './api/channels.ts';
 import { circuitRoutes } from './api/circuits.ts';
 import { keyRoutes } from './api/keys.ts';
 import { scheduleRoutes } from './api/schedules.ts';
 import { signingKeyRoutes } from './api/signing-keys.ts';
-import { type TargetCheck, taskRoutes } from './api/tasks.ts';
+import { taskRoutes } from './api/tasks.ts';
 import { type AuthEnv, authenticate, requireRole } from './auth.ts';
 import { clientIp } from './client-address.ts';
 import { docsPage } from './docs-page.ts';
@@ -52,7 +54,7 @@ const ENVELOPE_BYTES = 64 * 1024;
 
 export function problemResponse(c: Context, err: ProblemError) {
   for (const [k, v] of Object.entries(err.headers ?? {})) c.header(k, v);
-  return c.body(JSON.stringify(err.toJSON()), err.status as any, { 'content-type': 'application/problem+json' });
+  return c.body(JSON.stringify(err.toJSON()), err.status, { 'content-type': 'application/problem+json' });
 }
 
 export function createApp(deps: AppDeps) {
@@ -116,10 +118,7 @@ export function createApp(deps: AppDeps) {
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) => {
     try {
-      const current = await Promise.race([
-        migrationsCurrent(sql),
-        new Promise<never>((_, rej) => setTimeout(() => rej(new Error('database did not answer in 2 s')), 2000).unref()),
-      ]);
+      const current = await withTimeout(migrationsCurrent(sql), 2000, () => new Error('database did not answer in 2 s'));
       if (!current) return c.json({ status: 'unavailable', database: 'ok', migrations: 'pending' }, 503);
       return c.json({ status: 'ok', database: 'ok', migrations: 'current' });
     } catch (e) {

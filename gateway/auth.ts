@@ -3,11 +3,11 @@
 // per request; that TTL is also how long a revoked key can still be used on a gateway, and how
 // long a team's new rate limit takes to apply (API.md §2 allows 5 s for revocation).
 import type { Context, MiddlewareHandler } from 'hono';
-import { API_KEY_PATTERN, rateLimitSchema } from '../shared/config.ts';
+import { API_KEY_PATTERN, type RateLimit, rateLimitSchema } from '../shared/config.ts';
 import type { Sql } from '../shared/db.ts';
 import { problem } from '../shared/errors.ts';
 import { hashKey, type Role } from '../shared/keys.ts';
-import type { RateLimit } from './rate-limit.ts';
+import { createTtlCache } from '../shared/ttl-cache.ts';
 
 export const CACHE_TTL_MS = 2000;
 const CACHE_MAX = 10_000;
@@ -33,38 +33,40 @@ export type AuthOptions = {
 
 export function authenticate(sql: Sql, opts: AuthOptions = {}): MiddlewareHandler<AuthEnv> {
   const now = opts.now ?? Date.now;
-  const cache = new Map<string, { at: number; principal: Principal | null }>();
+  // null (no such key) is cached too: a client retrying a bad key costs one lookup per TTL.
+  const cache = createTtlCache<Principal | null>({ ttlMs: CACHE_TTL_MS, max: CACHE_MAX, now });
 
   async function lookup(key: string): Promise<Principal | null> {
     const hash = hashKey(key);
     const cacheKey = hash.toString('base64');
     const hit = cache.get(cacheKey);
-    if (hit && now() - hit.at < CACHE_TTL_MS) return hit.principal;
-    const [row] = await sql`
+    if (hit !== undefined) return hit;
+    const [row] = await sql<{ id: string; team_id: string; role: Role; rate_limit: string | null }[]>`
       select k.id, k.team_id, k.role, t.rate_limit
       from api_keys k join teams t on t.id = k.team_id
       where k.key_hash = ${hash} and k.revoked_at is null`;
-    const principal = row
-      ? { keyId: row.id as string, teamId: String(row.team_id), role: row.role as Role, rateLimit: teamLimit(row.rate_limit) }
-      : null;
-    if (cache.size >= CACHE_MAX) cache.clear();
-    cache.set(cacheKey, { at: now(), principal });
+    const principal = row ? { keyId: row.id, teamId: String(row.team_id), role: row.role, rateLimit: teamLimit(row.rate_limit) } : null;
+    cache.set(cacheKey, principal);
     return principal;
   }
 
   return async function authenticateKey(c, next) {
-    const header = c.req.header('authorization') ?? '';
-    const m = /^Bearer\s+(\S+)$/i.exec(header);
-    const key = m?.[1];
+    const key = bearerToken(c);
     const principal = key && API_KEY_PATTERN.test(key) ? await lookup(key) : null;
     if (!principal) {
       await opts.onFailure?.(c);
-      const detail = m ? 'the API key is not valid or has been revoked' : 'send an API key as "Authorization: Bearer <key>"';
+      const detail = key ? 'the API key is not valid or has been revoked' : 'send an API key as "Authorization: Bearer <key>"';
       throw problem('unauthorized', detail, undefined, { 'www-authenticate': 'Bearer' });
     }
     c.set('principal', principal);
     await next();
   };
+}
+
+/** The token of `Authorization: Bearer <token>` (scheme case-insensitive), or null without one. */
+export function bearerToken(c: Context): string | null {
+  const m = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '');
+  return m ? m[1]! : null;
 }
 
 /** GET needs read, everything else write, unless the route asks for more (keys: admin). */

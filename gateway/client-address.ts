@@ -1,6 +1,7 @@
 // Who sent a request: the TCP peer, or, when the peer is one of POSTHORN_TRUSTED_PROXIES, the
 // address those proxies put in X-Forwarded-For. Used by the failed-authentication limit (which
 // keyed on the proxy before, so one client's brute force blocked everyone behind it) and logs.
+import type { HttpBindings } from '@hono/node-server';
 import type { Context } from 'hono';
 import ipaddr from 'ipaddr.js';
 import type { TrustedProxies } from '../shared/config.ts';
@@ -22,7 +23,8 @@ const trusts = (proxies: TrustedProxies, a: Addr) => proxies.some(([net, bits]) 
  * walk at the last trusted hop.
  */
 export function clientIp(c: Context, proxies: TrustedProxies = []): string | null {
-  const raw: string | undefined = (c.env as any)?.incoming?.socket?.remoteAddress;
+  // @hono/node-server's bindings; absent under app.request (tests), where the peer is unknown.
+  const raw = (c.env as Partial<HttpBindings> | undefined)?.incoming?.socket?.remoteAddress;
   const peer = raw ? parse(raw) : null;
   if (!peer) return null;
   let client = peer;

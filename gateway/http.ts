@@ -126,6 +126,7 @@ export function deadline(ms: number, opts: DeadlineOptions = {}): MiddlewareHand
       };
       timer = setTimeout(check, Math.min(ms, bodyMs));
     });
+    // Not shared/timeout.ts's withTimeout: this timer re-arms itself while the body arrives.
     try {
       await Promise.race([next(), expired]);
     } finally {

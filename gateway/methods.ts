@@ -2,9 +2,10 @@
 // errors), for every route of the app at once: the allowed methods come from Hono's own route
 // table (app.routes), so a new route needs nothing here. Only requests that matched no route
 // get here (app.notFound), so served requests pay nothing.
-import type { Hono } from 'hono';
 
 type Table = { pattern: RegExp; methods: Set<string> }[];
+/** What of a Hono app this reads: its routes (any Env; Hono's RouterRoute has these). */
+type RoutedApp = { routes: readonly { method: string; path: string }[] };
 
 /** "/api/v1/tasks/:id" → /^\/api\/v1\/tasks\/[^/]+$/ (Hono's :param, :param{re} and *). */
 function toRegExp(path: string): RegExp {
@@ -20,7 +21,7 @@ function toRegExp(path: string): RegExp {
 }
 
 // Middleware registers with method ALL; handlers with their method.
-function buildTable(app: Hono<any>): Table {
+function buildTable(app: RoutedApp): Table {
   const byPath = new Map<string, Set<string>>();
   for (const r of app.routes) {
     if (r.method === 'ALL') continue;
@@ -33,7 +34,7 @@ function buildTable(app: Hono<any>): Table {
 }
 
 /** path → the Allow header value when the path is known (some route serves it), else null. */
-export function methodNotAllowed(app: Hono<any>): (path: string) => string | null {
+export function methodNotAllowed(app: RoutedApp): (path: string) => string | null {
   let table: Table | null = null; // built on first use: every route is registered by then
   return (path) => {
     table ??= buildTable(app);

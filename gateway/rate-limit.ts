@@ -16,13 +16,11 @@
 // <gateways> × the limit until it is back.
 import type { Context, MiddlewareHandler } from 'hono';
 import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
-import type { TrustedProxies } from '../shared/config.ts';
-import type { Sql } from '../shared/db.ts';
+import type { RateLimit, TrustedProxies } from '../shared/config.ts';
+import type { Sql, SqlParameter } from '../shared/db.ts';
 import { problem } from '../shared/errors.ts';
 import type { AuthEnv } from './auth.ts';
 import { clientIp, clientKey } from './client-address.ts';
-
-export type RateLimit = { raw: string; points: number; windowMs: number };
 
 /** API.md §2: 20 failures within a minute. */
 export const AUTH_FAILURES = { points: 20, windowMs: 60_000 };
@@ -35,8 +33,8 @@ const TABLE = 'rate_limits';
  */
 function poolInterface(sql: Sql) {
   return {
-    async query(q: { text: string; values?: unknown[] }) {
-      const rows = await sql.unsafe(q.text, (q.values ?? []) as any[], { prepare: true });
+    async query(q: { text: string; values?: SqlParameter[] }) {
+      const rows = await sql.unsafe(q.text, q.values ?? [], { prepare: true });
       return { rows, rowCount: rows.count };
     },
   };
@@ -59,6 +57,12 @@ function limiter(sql: Sql, keyPrefix: string, points: number, windowMs: number, 
 }
 
 type Verdict = { ok: boolean; remaining: number; msBeforeNext: number };
+
+/** 429 rate_limited with Retry-After in whole seconds, at least 1 (a 0 would invite an instant retry into the same refusal). */
+function rateLimited(msBeforeNext: number, detail: (retryAfter: string) => string, headers: Record<string, string> = {}) {
+  const retryAfter = String(Math.max(1, Math.ceil(msBeforeNext / 1000)));
+  return problem('rate_limited', detail(retryAfter), undefined, { ...headers, 'retry-after': retryAfter });
+}
 
 /** What a refusal or a pass tells the client (RateLimit-* as in the IETF ratelimit-headers draft). */
 function limitHeaders(points: number, v: Verdict): Record<string, string> {
@@ -154,13 +158,8 @@ export function createGatewayLimits(o: { sql: Sql; defaultLimit: RateLimit | nul
     if (!limit) return next();
     const verdict = await limiterFor(limit)(p.keyId);
     const headers = limitHeaders(limit.points, verdict);
-    if (!verdict.ok) {
-      const retryAfter = String(Math.max(1, Math.ceil(verdict.msBeforeNext / 1000)));
-      throw problem('rate_limited', `this key may make ${limit.raw} requests; try again in ${retryAfter} s`, undefined, {
-        ...headers,
-        'retry-after': retryAfter,
-      });
-    }
+    if (!verdict.ok)
+      throw rateLimited(verdict.msBeforeNext, (s) => `this key may make ${limit.raw} requests; try again in ${s} s`, headers);
     for (const [k, v] of Object.entries(headers)) c.header(k, v);
     await next();
   };
@@ -171,12 +170,7 @@ export function createGatewayLimits(o: { sql: Sql; defaultLimit: RateLimit | nul
    */
   async function authFailed(c: Context) {
     const { ok, res } = await consume(failures, clientKey(clientIp(c, o.trustedProxies)));
-    if (!ok) {
-      const retryAfter = String(Math.max(1, Math.ceil(res.msBeforeNext / 1000)));
-      throw problem('rate_limited', `too many failed authentications from this address; try again in ${retryAfter} s`, undefined, {
-        'retry-after': retryAfter,
-      });
-    }
+    if (!ok) throw rateLimited(res.msBeforeNext, (s) => `too many failed authentications from this address; try again in ${s} s`);
   }
 
   return { perKey, authFailed };

@@ -5,7 +5,7 @@ import { serve } from '@hono/node-server';
 import type { Config } from '../shared/config.ts';
 import { createSql } from '../shared/db.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
-import { createTargetPolicy } from '../shared/targets.ts';
+import { targetPolicyFromConfig } from '../shared/targets.ts';
 import { initTelemetry, shutdownTelemetry } from '../shared/telemetry.ts';
 import { createApp } from './app.ts';
 import { createEnqueueBatcher } from './enqueue-batcher.ts';
@@ -17,8 +17,7 @@ export async function startGateway(config: Config & { databaseUrl: string }, opt
   await initTelemetry(config.telemetry, 'posthorn-gateway', logger);
   const sql = createSql(config.databaseUrl, { max: config.dbPool, name: 'posthorn-gateway' });
   const batcher = createEnqueueBatcher(sql);
-  const policy = createTargetPolicy({ allowPrivate: config.allowPrivateTargets, allowlist: config.targetAllowlist });
-  if (policy.allowsPrivate) logger.warn('POSTHORN_ALLOW_PRIVATE_TARGETS is on: tasks may target loopback, private and metadata addresses');
+  const policy = targetPolicyFromConfig(config, logger);
   // The rate limiter's own few connections: its one UPSERT per request must not wait behind
   // enqueue INSERTs in the main pool (4: enough for ≈10k upserts/s on this machine).
   const limiterSql = createSql(config.databaseUrl, { max: 4, name: 'posthorn-ratelimit' });

@@ -54,6 +54,9 @@ export function parseTrustedProxies(raw: string): TrustedProxies {
 
 const otlpProtocol = z.enum(['http/protobuf', 'http/json', 'grpc']);
 
+/** A parsed rate limit: POSTHORN_RATE_LIMIT or a team's own (gateway/rate-limit.ts counts it). */
+export type RateLimit = z.output<typeof rateLimitSchema>;
+
 const keyPattern = /^ph_[A-Za-z0-9]{32,}$/;
 
 const envSchema = z.object({

@@ -17,6 +17,7 @@ export const PROBLEM_STATUS = {
 } as const;
 
 export type ProblemCode = keyof typeof PROBLEM_STATUS;
+export type ProblemStatus = (typeof PROBLEM_STATUS)[ProblemCode];
 export type FieldError = { path: string; message: string };
 
 const TITLES: Record<ProblemCode, string> = {
@@ -36,7 +37,7 @@ const TITLES: Record<ProblemCode, string> = {
 };
 
 export class ProblemError extends Error {
-  readonly status: number;
+  readonly status: ProblemStatus;
   constructor(
     readonly code: ProblemCode,
     readonly detail: string,
@@ -87,7 +88,8 @@ const UNAVAILABLE_CODES = new Set([
 ]);
 
 export function isUnavailableError(err: unknown): boolean {
-  for (let e: any = err, depth = 0; e && depth < 5; e = e.cause, depth++) {
+  type Cause = { code?: unknown; name?: unknown; cause?: unknown } | null | undefined;
+  for (let e = err as Cause, depth = 0; e && depth < 5; e = e.cause as Cause, depth++) {
     if (typeof e.code === 'string' && UNAVAILABLE_CODES.has(e.code)) return true;
     if (e.name === 'DeadlineError') return true;
   }
@@ -122,7 +124,7 @@ export function isRowError(err: unknown): boolean {
  */
 export function errorForLog(err: unknown): Record<string, unknown> {
   if (!err || typeof err !== 'object') return { message: String(err) };
-  const e = err as Record<string, any>;
+  const e = err as Record<string, unknown>;
   if (e.name === 'PostgresError' || (typeof e.severity === 'string' && typeof e.routine === 'string')) {
     return {
       type: 'PostgresError',

@@ -2,7 +2,7 @@
 // shown once, when it is made. SHA-256 (not a slow KDF) is right here: the key is random and
 // long, so there is nothing to brute-force, and auth stays one index lookup per request.
 import { createHash } from 'node:crypto';
-import type { Sql } from './db.ts';
+import type { Queryable, Sql } from './db.ts';
 import { randomBase62, uuidv7 } from './ids.ts';
 
 export type Role = 'read' | 'write' | 'admin';
@@ -11,13 +11,13 @@ export const ROLES: Role[] = ['read', 'write', 'admin'];
 export const generateKey = () => `ph_${randomBase62(40)}`;
 export const hashKey = (key: string) => createHash('sha256').update(key).digest();
 
-export async function createKey(sql: Sql, teamId: string, name: string, role: Role, key = generateKey()) {
+export async function createKey(sql: Queryable, teamId: string, name: string, role: Role, key = generateKey()) {
   const id = uuidv7();
-  const [row] = await sql`
+  const [row] = await sql<{ id: string; name: string; role: Role; created_at: Date }[]>`
     insert into api_keys (id, team_id, name, role, key_hash)
     values (${id}, ${teamId}, ${name}, ${role}, ${hashKey(key)})
     returning id, name, role, created_at`;
-  return { ...row!, key } as { id: string; name: string; role: Role; created_at: Date; key: string };
+  return { ...row!, key };
 }
 
 /**
@@ -27,11 +27,11 @@ export async function createKey(sql: Sql, teamId: string, name: string, role: Ro
 export async function bootstrap(sql: Sql, presetKey?: string): Promise<string | null> {
   return sql.begin(async (tx) => {
     await tx`lock table teams in exclusive mode`;
-    const [{ n }] = (await tx`select count(*)::int as n from teams`) as unknown as [{ n: number }];
-    if (n > 0) return null;
-    const [team] = await tx`insert into teams (slug, name) values ('default', 'Default team') returning id`;
+    const [teams] = await tx<{ n: number }[]>`select count(*)::int as n from teams`;
+    if (teams!.n > 0) return null;
+    const [team] = await tx<{ id: string }[]>`insert into teams (slug, name) values ('default', 'Default team') returning id`;
     const key = presetKey ?? generateKey();
-    await createKey(tx as unknown as Sql, String(team!.id), 'bootstrap', 'admin', key);
+    await createKey(tx, String(team!.id), 'bootstrap', 'admin', key);
     return key;
   });
 }

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { cronProblem, timezoneProblem } from './cron.ts';
 import { parseDelay } from './duration.ts';
 import { headerValueProblem, timestampProblem } from './input-rules.ts';
+import { DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, DISPLAY_STATUSES } from './tasks.ts';
 
 export const MAX_DELAY_MS = 365 * 24 * 3_600_000;
 export const MAX_HEADERS = 64;
@@ -51,19 +52,18 @@ export const httpUrl = z
       ctx.addIssue({ code: 'custom', message: 'credentials in the URL are not allowed; send an authorization header' });
   });
 
-// Defaults (docs/retries.md): 8 retries, 10 s doubling up to 1 h, about 45 minutes in all, so a
-// receiver down for a deploy loses nothing. Also in shared/tasks.ts and the callback INSERT in
-// worker/completer.ts.
+// Defaults: DEFAULT_RETRY in shared/tasks.ts (docs/retries.md), the one copy, which the
+// completer's callback tasks use too.
 export const retrySchema = z
   .strictObject({
-    max_retries: z.number().int().min(0).max(100).default(8),
-    min_backoff_ms: z.number().int().min(0).max(86_400_000).default(10_000),
+    max_retries: z.number().int().min(0).max(100).default(DEFAULT_RETRY.max_retries),
+    min_backoff_ms: z.number().int().min(0).max(86_400_000).default(DEFAULT_RETRY.min_backoff_ms),
     max_backoff_ms: z
       .number()
       .int()
       .min(0)
       .max(7 * 86_400_000)
-      .default(3_600_000),
+      .default(DEFAULT_RETRY.max_backoff_ms),
   })
   .refine((r) => r.min_backoff_ms <= r.max_backoff_ms, {
     message: 'min_backoff_ms must not exceed max_backoff_ms',
@@ -91,7 +91,7 @@ const requestFields = {
   headers: headersSchema.default({}),
   body: z.unknown().optional().meta({ description: 'a string (sent as is) or any JSON value (sent as JSON)' }),
   retry: retrySchema.optional(),
-  timeout_ms: z.number().int().min(1).max(900_000).default(30_000),
+  timeout_ms: z.number().int().min(1).max(900_000).default(DEFAULT_TIMEOUT_MS),
   queue: name(64).optional(),
   callback_url: httpUrl.optional(),
   failure_callback_url: httpUrl.optional(),
@@ -162,7 +162,7 @@ export type ScheduleInput = z.output<typeof scheduleInputSchema>;
 export const batchInputSchema = z.strictObject({ tasks: z.array(z.unknown()).min(1).max(1000) });
 
 export const listTasksQuerySchema = z.strictObject({
-  status: z.enum(['scheduled', 'pending', 'running', 'retrying', 'succeeded', 'failed', 'canceled']).optional(),
+  status: z.enum(DISPLAY_STATUSES).optional(),
   queue: z.string().max(64).optional(),
   schedule_id: z.uuid().optional(),
   label: z.string().max(128).optional(),

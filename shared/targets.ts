@@ -7,6 +7,8 @@
 // (worker/dispatcher.ts) uses checkAddress() on every address a name resolves to at delivery.
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
+import { type FieldError, problem } from './errors.ts';
+import type { Logger } from './logger.ts';
 
 type Address = ipaddr.IPv4 | ipaddr.IPv6;
 type Cidr = [Address, number];
@@ -260,4 +262,36 @@ export function createTargetPolicy(opts: TargetPolicyOptions): TargetPolicy {
   };
 
   return { checkAddress, checkUrl, isAllowlistedHost, allowsPrivate: allowPrivate };
+}
+
+/** The policy a process runs with (gateway and worker alike), saying so loudly when it lets every target through. */
+export function targetPolicyFromConfig(
+  config: { allowPrivateTargets: boolean; targetAllowlist: string[] },
+  logger: Pick<Logger, 'warn'>,
+): TargetPolicy {
+  const policy = createTargetPolicy({ allowPrivate: config.allowPrivateTargets, allowlist: config.targetAllowlist });
+  if (policy.allowsPrivate) logger.warn('POSTHORN_ALLOW_PRIVATE_TARGETS is on: tasks may reach loopback, private and metadata addresses');
+  return policy;
+}
+
+// ---- enqueue-time checks of a task's URLs ----
+
+export type TargetCheck = (url: URL) => TargetVerdict;
+
+/**
+ * 400 target_not_allowed naming every URL field (url, callback_url, failure_callback_url) the
+ * policy refuses: tasks and schedule templates are checked alike when they are saved.
+ */
+export function refuseForbiddenTargets(
+  input: { url: string; callback_url?: string; failure_callback_url?: string },
+  checkTarget: TargetCheck,
+  prefix: (string | number)[] = [],
+) {
+  const refused: FieldError[] = [];
+  for (const field of ['url', 'callback_url', 'failure_callback_url'] as const) {
+    const value = input[field];
+    const verdict = value ? checkTarget(new URL(value)) : null;
+    if (verdict && !verdict.ok) refused.push({ path: [...prefix, field].join('.'), message: verdict.reason });
+  }
+  if (refused.length) throw problem('target_not_allowed', refused.map((e) => `${e.path}: ${e.message}`).join('; '), refused);
 }

@@ -2,8 +2,10 @@
 // 127.0.0.1. Retries, outcomes, timeouts, delays, Retry-After, response capture, callbacks,
 // cancel and the lease guard.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_RETRY, DEFAULT_TIMEOUT_MS } from '../shared/tasks.ts';
 import { completeTasks } from '../worker/completer.ts';
-import { extendLeases, rescueExpiredLeases } from '../worker/maintenance/leases.ts';
+import { extendLeases } from '../worker/leases.ts';
+import { rescueExpiredLeases } from '../worker/maintenance/rescuer.ts';
 import { claimTasks } from '../worker/producer.ts';
 import { startHarness } from './helpers/harness.ts';
 import { waitFor } from './helpers/net.ts';
@@ -238,7 +240,16 @@ describe('delivery', () => {
     expect(JSON.parse(hits('/on-failure')[0]!.body).task_id).toBe(badId);
     const list = await h.api('GET', '/api/v1/tasks?label=callback');
     const cb = list.body.data.find((t: any) => t.parent_id === okId);
-    expect(cb).toMatchObject({ label: 'callback', parent_id: okId, url: `${sink.url}/callback` });
+    // Made by the one insert path with the one default policy (shared/tasks.ts).
+    expect(cb).toMatchObject({
+      label: 'callback',
+      parent_id: okId,
+      url: `${sink.url}/callback`,
+      retry: DEFAULT_RETRY,
+      timeout_ms: DEFAULT_TIMEOUT_MS,
+      method: 'POST',
+      headers: {},
+    });
   });
 });
 

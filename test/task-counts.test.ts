@@ -21,9 +21,10 @@ beforeAll(async () => {
   for (const [status, n, offset] of plan) {
     await db.sql`
       insert into tasks (id, team_id, status, url, method, run_at, max_retries, min_backoff_ms, max_backoff_ms, timeout_ms,
-        lease_expires_at)
+        lease_expires_at, finished_at)
       select gen_random_uuid(), ${teamId}, ${status}, 'https://example.com/x', 'POST', now() + ${offset}::interval, 3, 1000, 60000, 30000,
-        case when ${status} = 'running' then now() + interval '30 seconds' end
+        case when ${status} = 'running' then now() + interval '30 seconds' end,
+        case when ${status} in ('succeeded', 'failed', 'canceled') then now() end
       from generate_series(1, ${n})`;
   }
 });

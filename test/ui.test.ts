@@ -286,8 +286,8 @@ describe('pages', () => {
     // Another team's task is not found, through the same check the API makes.
     const other = await h.sql`insert into teams (slug, name) values ('ui-other', 'other') returning id`;
     const [foreign] = await h.sql`
-      insert into tasks (id, team_id, status, url, method, run_at, max_retries, min_backoff_ms, max_backoff_ms, timeout_ms)
-      values (gen_random_uuid(), ${other[0]!.id}, 'failed', ${target}, 'POST', now(), 1, 1, 1, 1000) returning id`;
+      insert into tasks (id, team_id, status, url, method, run_at, max_retries, min_backoff_ms, max_backoff_ms, timeout_ms, finished_at)
+      values (gen_random_uuid(), ${other[0]!.id}, 'failed', ${target}, 'POST', now(), 1, 1, 1, 1000, now()) returning id`;
     expect((await ui.get(`/ui/tasks/${foreign!.id}`)).status).toBe(404);
     expect((await ui.post(`/ui/tasks/${foreign!.id}/replay`, { _csrf: csrf })).status).toBe(404);
   });

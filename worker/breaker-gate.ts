@@ -16,7 +16,7 @@ import {
   releaseHeld,
 } from './breaker-store.ts';
 import type { Completion } from './completer.ts';
-import type { ClaimedTask } from './executor.ts';
+import type { ClaimedTask } from './producer.ts';
 
 type Held = { id: string; token: string; team_id: string; origin: string };
 type ViewEntry = Pick<Breaker, 'state' | 'nextProbeAt' | 'probeDeadline'>;

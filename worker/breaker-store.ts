@@ -4,7 +4,7 @@
 import type { Sql } from '../shared/db.ts';
 import { recordEvents } from '../shared/events.ts';
 import type { Logger } from '../shared/logger.ts';
-import { TASK_NOTIFY_CHANNEL } from '../shared/tasks.ts';
+import { leaseCleared, TASK_NOTIFY_CHANNEL } from '../shared/tasks.ts';
 import { type Breaker, type BreakerEvent, type BreakerSettings, type CircuitState, originOf, step, WINDOW_MS } from './breaker.ts';
 
 /** Workers LISTEN here and refresh their view at once after any transition. */
@@ -252,7 +252,7 @@ export async function releaseHeld(sql: Sql, held: { id: string; token: string; t
       status = case when t.status = 'canceled' then 'canceled' when t.attempts - 1 > t.retry_base then 'retrying' else 'pending' end,
       attempts = t.attempts - 1,
       run_at = coalesce((select c.until from c where c.team_id = v.team_id and c.origin = v.origin), now()),
-      lease_token = null, lease_expires_at = null, locked_by = null
+      ${leaseCleared(sql)}
     from v
     where t.id = v.id and t.lease_token = v.token and t.status in ('running', 'canceled')`;
   return res.count;

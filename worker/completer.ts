@@ -1,21 +1,22 @@
 // Writes attempt outcomes in batches (River's batch completer took it from 10k to 46k jobs/s).
-// One statement per batch: update the tasks (guarded by lease token), record the attempts,
-// and create callback tasks for the ones that just finished, so a crash can never leave a
-// finished task without its attempt row or its callback.
+// One statement per batch: update the tasks (guarded by lease token), record the attempts and
+// the notification events, and create callback tasks for the ones that just finished, so a
+// crash can never leave a finished task without its attempt row, its event or its callback.
 
-import type { Sql } from '../shared/db.ts';
+import type { Queryable } from '../shared/db.ts';
 import { createGroupCommit } from '../shared/group-commit.ts';
 import { uuidv7 } from '../shared/ids.ts';
-import { TASK_NOTIFY_CHANNEL } from '../shared/tasks.ts';
-import type { AttemptResult, ClaimedTask } from './executor.ts';
+import { DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, insertTaskRows, leaseCleared, notifyWorkers, type TaskStatus } from '../shared/tasks.ts';
+import type { AttemptResult } from './executor.ts';
+import type { ClaimedTask } from './producer.ts';
 import type { Plan } from './retry.ts';
 
 export type Completion = { task: ClaimedTask; result: AttemptResult; plan: Plan };
 
 /** Whether the row was still ours (lease token matched), what status it ended in, and what made the task (logged when it failed). */
-export type Completed = { written: boolean; status?: string; origin?: 'api' | 'schedule' | 'callback' };
+export type Completed = { written: boolean; status?: TaskStatus; origin?: 'api' | 'schedule' | 'callback' };
 
-export async function completeTasks(sql: Sql, items: Completion[]): Promise<Completed[]> {
+export async function completeTasks(sql: Queryable, items: Completion[]): Promise<Completed[]> {
   const rows = items.map(({ task, result: r, plan }) => ({
     id: task.id,
     token: task.lease_token,
@@ -37,9 +38,9 @@ export async function completeTasks(sql: Sql, items: Completion[]): Promise<Comp
     // task.failed's subject when the task has no schedule (docs/notifications.md).
     origin: plan.status === 'failed' ? originOf(task.url) : null,
   }));
-  const done = await sql`
+  const done = await sql<{ id: string; status: TaskStatus; schedule_id: string | null; parent_id: string | null }[]>`
     with v as (
-      select * from jsonb_to_recordset(${sql.json(rows as any)}::jsonb) as v(
+      select * from jsonb_to_recordset(${sql.json(rows)}::jsonb) as v(
         id uuid, token uuid, status text, delay_ms bigint, attempt int, started_at timestamptz,
         finished_at timestamptz, duration_ms int, outcome text, status_code int, response_headers jsonb,
         response_body text, response_encoding text, response_truncated boolean, error text, cb_id uuid, fcb_id uuid, origin text)
@@ -51,10 +52,11 @@ export async function completeTasks(sql: Sql, items: Completion[]): Promise<Comp
                       then now() + v.delay_ms * interval '1 millisecond' else t.run_at end,
         finished_at = case when t.status = 'canceled' then t.finished_at
                            when v.status in ('succeeded', 'failed') then now() end,
-        lease_token = null, lease_expires_at = null, locked_by = null
+        ${leaseCleared(sql)}
       from v
       where t.id = v.id and t.lease_token = v.token and t.status in ('running', 'canceled')
-      returning t.id, t.team_id, t.status, t.attempts, t.callback_url, t.failure_callback_url, t.traceparent, t.schedule_id, t.parent_id, t.notify
+      returning t.id, t.team_id, t.status, t.attempts, t.callback_url, t.failure_callback_url, t.traceparent, t.schedule_id,
+        t.parent_id, t.notify
     ), sched as (
       -- A schedule counts failures in a row and forgets them on the first success. p is the
       -- row as it was before (for schedule.recovered: the first success after failures).
@@ -107,25 +109,28 @@ export async function completeTasks(sql: Sql, items: Completion[]): Promise<Comp
       cross join lateral (values (v.cb_id, upd.callback_url), (v.fcb_id, upd.failure_callback_url)) as x(cb_id, url)
       where x.url is not null
         and (upd.status = 'failed' or (upd.status = 'succeeded' and x.cb_id = v.cb_id))
-    ), ins as (
-      insert into tasks (id, team_id, status, url, method, headers, body, body_is_json, run_at, max_retries,
-        min_backoff_ms, max_backoff_ms, timeout_ms, label, parent_id, traceparent)
-      select cb.cb_id, cb.team_id, 'pending', cb.url, 'POST', '{}',
+    ), new_tasks as (
+      -- The callbacks as new tasks (NewTask's columns), inserted by the one INSERT of tasks.
+      select cb.cb_id as id, cb.team_id, cb.url, 'POST' as method, '{}'::jsonb as headers,
         jsonb_build_object('task_id', cb.id, 'status', cb.status, 'attempts', cb.attempts,
           'last_attempt', jsonb_build_object('attempt', cb.attempt, 'outcome', cb.outcome, 'status_code', cb.status_code,
             'started_at', to_char(cb.started_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-            'finished_at', to_char(cb.finished_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), 'duration_ms', cb.duration_ms, 'error', cb.error))::text,
-        -- the task defaults (docs/retries.md): 8 retries, 10 s doubling to 1 h
-        true, now(), 8, 10000, 3600000, 30000, 'callback', cb.id, cb.traceparent
+            'finished_at', to_char(cb.finished_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+            'duration_ms', cb.duration_ms, 'error', cb.error))::text as body,
+        true as body_is_json, null::timestamptz as run_at, 0 as delay_ms, ${DEFAULT_RETRY.max_retries}::int as max_retries,
+        ${DEFAULT_RETRY.min_backoff_ms}::int as min_backoff_ms, ${DEFAULT_RETRY.max_backoff_ms}::int as max_backoff_ms,
+        ${DEFAULT_TIMEOUT_MS}::int as timeout_ms, null::text as queue, 'callback' as label, null::text as callback_url,
+        null::text as failure_callback_url, null::text as idempotency_key, cb.id as parent_id, null::uuid as schedule_id,
+        null::timestamptz as scheduled_for, cb.traceparent, true as notify
       from cb
-      returning id
+    ), ins as (${insertTaskRows(sql)}
     ), wake as (
-      select pg_notify(${TASK_NOTIFY_CHANNEL}, '') from ins limit 1
+      ${notifyWorkers(sql)} from ins limit 1
     )
     select upd.id, upd.status, upd.schedule_id, upd.parent_id, (select count(*) from wake) as woke from upd`;
   // ev is a data-modifying CTE: PostgreSQL runs it whether or not it is referenced.
-  const byId = new Map(done.map((r) => [r.id as string, r]));
-  return items.map(({ task }) => {
+  const byId = new Map(done.map((r) => [r.id, r]));
+  return items.map(({ task }): Completed => {
     const r = byId.get(task.id);
     if (!r) return { written: false };
     return { written: true, status: r.status, origin: r.parent_id ? 'callback' : r.schedule_id ? 'schedule' : 'api' };
@@ -145,7 +150,7 @@ function originOf(url: string): string | null {
 // and the task is rescued).
 const RETRYABLE = new Set(['40P01', '40001']);
 
-async function completeWithRetry(sql: Sql, items: Completion[], tries = 3): Promise<Completed[]> {
+async function completeWithRetry(sql: Queryable, items: Completion[], tries = 3): Promise<Completed[]> {
   for (let i = 1; ; i++) {
     try {
       return await completeTasks(sql, items);
@@ -155,7 +160,7 @@ async function completeWithRetry(sql: Sql, items: Completion[], tries = 3): Prom
   }
 }
 
-export function createCompleter(sql: Sql, opts: { maxBatch?: number; lanes?: number; onBatch?: (items: Completion[]) => void } = {}) {
+export function createCompleter(sql: Queryable, opts: { maxBatch?: number; lanes?: number; onBatch?: (items: Completion[]) => void } = {}) {
   const write = async (items: Completion[]) => {
     const done = await completeWithRetry(sql, items);
     opts.onBatch?.(items); // the circuit breakers count the batch (worker/breaker-gate.ts); never throws

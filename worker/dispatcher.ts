@@ -10,6 +10,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { Agent, buildConnector, errors } from 'undici';
 import type { TargetPolicy } from '../shared/targets.ts';
+import { withTimeout } from '../shared/timeout.ts';
 
 export type Resolver = (hostname: string) => Promise<{ address: string; family: number }[]>;
 
@@ -68,13 +69,8 @@ const defaultResolve: Resolver = (hostname) => lookup(hostname, { all: true });
 // waiting for the connect timeout once per address would multiply the worst case.
 const TRY_NEXT_ADDRESS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'EAFNOSUPPORT']);
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new errors.ConnectTimeoutError(`${what} timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
+const connectStep = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
+  withTimeout(promise, ms, () => new errors.ConnectTimeoutError(`${what} timed out after ${ms} ms`));
 
 export function createSafeDispatcher(policy: TargetPolicy, opts: SafeDispatcherOptions = {}): Agent {
   const resolve = opts.resolve ?? defaultResolve;
@@ -107,7 +103,7 @@ export function createSafeDispatcher(policy: TargetPolicy, opts: SafeDispatcherO
     // Names always go through our resolver (even when nothing will be denied), so there is one
     // resolution path and the resolve option is honoured everywhere.
     const trusted = policy.allowsPrivate || policy.isAllowlistedHost(hostname);
-    withTimeout(resolve(hostname), timeoutMs, `resolving ${hostname}`).then((answers) => {
+    connectStep(resolve(hostname), timeoutMs, `resolving ${hostname}`).then((answers) => {
       if (answers.length === 0) {
         return fail(Object.assign(new Error(`${hostname} has no addresses`), { code: 'ENOTFOUND', hostname }));
       }

@@ -2,36 +2,12 @@
 // whole attempt, a bounded read of the response, and the outcome classified.
 import { randomBytes } from 'node:crypto';
 import { type Dispatcher, request } from 'undici';
-import type { NewTask } from '../shared/tasks.ts';
 import { version } from '../shared/version.ts';
+import type { ClaimedTask } from './producer.ts';
 import type { Outcome } from './retry.ts';
 
 export const STORED_BODY_BYTES = 64 * 1024; // kept with the attempt (API.md §4)
 export const MAX_READ_BYTES = 10 * 1024 * 1024; // reading stops here (API.md §7)
-
-/** A task as the producer claims it: the stored request plus the claim's attempt and lease. */
-export type ClaimedTask = Pick<
-  NewTask,
-  | 'id'
-  | 'team_id'
-  | 'url'
-  | 'method'
-  | 'headers'
-  | 'body'
-  | 'body_is_json'
-  | 'max_retries'
-  | 'min_backoff_ms'
-  | 'max_backoff_ms'
-  | 'timeout_ms'
-  | 'schedule_id'
-> & {
-  attempts: number; // this attempt's number, 1-based
-  retry_base: number;
-  lease_token: string;
-  traceparent: string | null;
-  /** When the task came due (the delivery-lag metric); absent for tasks built by hand. */
-  run_at?: Date;
-};
 
 export type AttemptResult = {
   outcome: Outcome;
@@ -93,14 +69,17 @@ export function encodeStoredBody(buf: Buffer): { body: string; encoding: 'base64
   return { body: buf.toString('base64'), encoding: 'base64' };
 }
 
-function classifyError(err: any, signal: AbortSignal, deps: ExecutorDeps): { outcome: Outcome; error: string } {
-  if (deps.isBlocked?.(err)) return { outcome: 'blocked', error: err.message };
+type ErrorLike = { code?: string; message?: string; name?: string; cause?: { code?: string } } | null | undefined;
+
+function classifyError(thrown: unknown, signal: AbortSignal, deps: ExecutorDeps): { outcome: Outcome; error: string } {
+  const err = thrown as ErrorLike;
+  if (deps.isBlocked?.(thrown)) return { outcome: 'blocked', error: String(err?.message) };
   const code = err?.code ?? err?.cause?.code;
-  if (signal.aborted && (signal.reason as any)?.name === 'TimeoutError') return { outcome: 'timeout', error: 'timed out' };
+  if (signal.aborted && (signal.reason as ErrorLike)?.name === 'TimeoutError') return { outcome: 'timeout', error: 'timed out' };
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
-    return { outcome: 'timeout', error: `${code}: ${err.message}` };
+    return { outcome: 'timeout', error: `${code}: ${err?.message}` };
   }
-  return { outcome: 'network_error', error: code ? `${code}: ${err.message}` : String(err?.message ?? err) };
+  return { outcome: 'network_error', error: code ? `${code}: ${err?.message}` : String(err?.message ?? thrown) };
 }
 
 /** Aborts an attempt as timed out: the reason executeAttempt reads as outcome `timeout`. */

@@ -1,5 +1,5 @@
-// One worker process: producer → executor → completer, the lease heartbeat, the leader
-// election (the leader also runs scheduler, rescuer and pruner) and a health/metrics server.
+// One worker process: producer → executor → completer, the lease heartbeat (leases.ts), the
+// leader election (the leader also runs scheduler, rescuer and pruner) and a health/metrics server.
 
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -9,22 +9,22 @@ import { createSql, type Sql } from '../shared/db.ts';
 import { errorForLog } from '../shared/errors.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
 import { registerWorkerGauges } from '../shared/metrics.ts';
-import { createTargetPolicy } from '../shared/targets.ts';
+import { targetPolicyFromConfig } from '../shared/targets.ts';
 import { initTelemetry, shutdownTelemetry } from '../shared/telemetry.ts';
 import type { BreakerSettings } from './breaker.ts';
 import { createBreakerGate } from './breaker-gate.ts';
 import { countCircuitsByState } from './breaker-store.ts';
 import { createCompleter } from './completer.ts';
 import { createSafeDispatcher, isBlockedError } from './dispatcher.ts';
-import { type ClaimedTask, executeAttempt, timeoutReason } from './executor.ts';
+import { executeAttempt, timeoutReason } from './executor.ts';
 import { startHealthServer } from './health-server.ts';
+import { releaseTasks, startHeartbeat } from './leases.ts';
 import { createElector } from './maintenance/elector.ts';
 import { createLeaderServices } from './maintenance/leader.ts';
-import { extendLeases, releaseTasks } from './maintenance/leases.ts';
 import { createNotifier } from './maintenance/notifier.ts';
 import { cachedTaskCounts } from './maintenance/task-counts.ts';
 import { observeAttempt } from './observe-attempt.ts';
-import { createProducer } from './producer.ts';
+import { type ClaimedTask, createProducer } from './producer.ts';
 import { planNext } from './retry.ts';
 import { createSigner } from './signer.ts';
 
@@ -67,8 +67,7 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
   const workerId = config.workerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   const random = opts.random ?? Math.random;
   const now = opts.now ?? Date.now;
-  const policy = createTargetPolicy({ allowPrivate: config.allowPrivateTargets, allowlist: config.targetAllowlist });
-  if (policy.allowsPrivate) logger.warn('POSTHORN_ALLOW_PRIVATE_TARGETS is on: tasks may reach loopback, private and metadata addresses');
+  const policy = targetPolicyFromConfig(config, logger);
   // Every connection goes through the target policy: names are resolved once, each address
   // checked, and the socket opened to the checked address (API.md §7).
   const dispatcher = opts.dispatcher ?? createSafeDispatcher(policy, { connections: 256, connectTimeoutMs: 10_000 });
@@ -144,13 +143,7 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
     for (const r of running.values()) if (t >= r.deadline && !r.abort.signal.aborted) r.abort.abort(timeoutReason());
   }, 25);
 
-  // Heartbeat at a third of the lease: two can fail before a live worker loses its tasks.
-  const heartbeat = setInterval(
-    () => {
-      extendLeases(sql, workerId, config.leaseMs, [...running.keys()]).catch((err) => logger.warn({ err }, 'lease heartbeat failed'));
-    },
-    Math.max(100, Math.floor(config.leaseMs / 3)),
-  );
+  const heartbeat = startHeartbeat({ sql, workerId, leaseMs: config.leaseMs, running: () => [...running.keys()], logger });
 
   let stopping = false;
   // Channel messages go out through the same SSRF-safe dispatcher as tasks (docs/api.md, outbound safety).
@@ -219,7 +212,7 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
     for (const r of leftovers) r.abort.abort();
     await completer.drain();
     await breakers.stop();
-    clearInterval(heartbeat);
+    heartbeat.stop();
     clearInterval(timeouts);
     await health?.close();
     unregisterGauges();

@@ -5,7 +5,8 @@
 import { type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { attemptDuration, attempts, deliveryLag } from '../shared/metrics.ts';
 import { contextFromTraceparent, logIds, traceparentOf, tracer, tracingEnabled, urlWithoutQuery } from '../shared/telemetry.ts';
-import type { AttemptResult, ClaimedTask, ExecutorDeps } from './executor.ts';
+import type { AttemptResult, ExecutorDeps } from './executor.ts';
+import type { ClaimedTask } from './producer.ts';
 import type { Plan } from './retry.ts';
 
 export type AttemptObservation = {

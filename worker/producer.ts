@@ -4,11 +4,34 @@
 // when slots free up after a full claim.
 
 import { randomUUID } from 'node:crypto';
-import type { Sql } from '../shared/db.ts';
-import { TASK_NOTIFY_CHANNEL } from '../shared/tasks.ts';
-import type { ClaimedTask } from './executor.ts';
+import type { Queryable, Sql } from '../shared/db.ts';
+import { type NewTask, TASK_NOTIFY_CHANNEL } from '../shared/tasks.ts';
 
-export async function claimTasks(sql: Sql, o: { workerId: string; limit: number; leaseMs: number }): Promise<ClaimedTask[]> {
+/** A task as the producer claims it: the stored request plus the claim's attempt and lease. */
+export type ClaimedTask = Pick<
+  NewTask,
+  | 'id'
+  | 'team_id'
+  | 'url'
+  | 'method'
+  | 'headers'
+  | 'body'
+  | 'body_is_json'
+  | 'max_retries'
+  | 'min_backoff_ms'
+  | 'max_backoff_ms'
+  | 'timeout_ms'
+  | 'schedule_id'
+> & {
+  attempts: number; // this attempt's number, 1-based
+  retry_base: number;
+  lease_token: string;
+  traceparent: string | null;
+  /** When the task came due (the delivery-lag metric); absent for tasks built by hand. */
+  run_at?: Date;
+};
+
+export async function claimTasks(sql: Queryable, o: { workerId: string; limit: number; leaseMs: number }): Promise<ClaimedTask[]> {
   if (o.limit <= 0) return [];
   // One lease token per claim: every row claimed now shares it, and a later claim of the same
   // row (after a rescue) gets a new one, which is all the completer's guard needs.

@@ -1,13 +1,15 @@
 // Retry policy as pure functions: `now` and `random` are passed in, so tests can pin them.
-export type RetryPolicy = { max_retries: number; min_backoff_ms: number; max_backoff_ms: number };
-export type Outcome = 'success' | 'http_error' | 'timeout' | 'network_error' | 'blocked';
+import type { Outcome, RetryPolicy } from '../shared/tasks.ts';
+
+export type { Outcome, RetryPolicy };
 
 /**
  * Exponential backoff with upward jitter (docs/retries.md): the wait before retry n (1-based)
  * is d = min(max_backoff_ms, min_backoff_ms × 2^(n-1)) plus up to 25% of d, so no retry comes
  * sooner than min_backoff_ms after a failure. (Full jitter, uniform in [0, d], let a retry follow
  * its failure after 120 ms, and the old defaults gave up 4 s after the first attempt.) With the
- * defaults (8 retries, 10 s, 1 h) d runs 10 s, 20 s, 40 s, ... 1280 s: 42.5 to 53 minutes in all.
+ * defaults (8 retries, 10 s, 1 h: DEFAULT_RETRY in shared/tasks.ts) d runs 10 s, 20 s, 40 s,
+ * ... 1280 s: 42.5 to 53 minutes in all.
  */
 export function backoffMs(retry: number, p: RetryPolicy, random: () => number): number {
   const d = Math.min(p.max_backoff_ms, p.min_backoff_ms * 2 ** Math.min(Math.max(retry, 1) - 1, 52));

@@ -5,19 +5,20 @@
 // previous key therefore reaches deliveries within TTL_MS (+ one query).
 import type { Sql } from '../shared/db.ts';
 import { secretBytes, webhookHeaders } from '../shared/signing.ts';
-import type { ClaimedTask } from './executor.ts';
+import { createTtlCache } from '../shared/ttl-cache.ts';
+import type { ClaimedTask } from './producer.ts';
 
 export const TTL_MS = 2000;
 const CACHE_MAX = 10_000;
 
-type Entry = { at: number; current: Buffer; previous: Buffer | null; previousUntil: number };
+type Entry = { current: Buffer; previous: Buffer | null; previousUntil: number };
 
 export type SignerOptions = { ttlMs?: number; now?: () => number };
 
 export function createSigner(sql: Sql, opts: SignerOptions = {}) {
   const ttlMs = opts.ttlMs ?? TTL_MS;
   const now = opts.now ?? Date.now;
-  const cache = new Map<string, Entry>();
+  const cache = createTtlCache<Entry>({ ttlMs, max: CACHE_MAX, now });
   // Teams wanted by the load that has not been sent yet, and the promise it will settle.
   let wanted: Set<string> | null = null;
   let nextLoad: Promise<void> | null = null;
@@ -29,11 +30,8 @@ export function createSigner(sql: Sql, opts: SignerOptions = {}) {
         case when previous_expires_at > now() then previous_secret end as previous_secret,
         case when previous_expires_at > now() then previous_expires_at end as previous_expires_at
       from team_signing_keys where team_id = any(${teamIds}::bigint[])`;
-    if (cache.size + rows.length > CACHE_MAX) cache.clear();
-    const at = now();
     for (const r of rows) {
       cache.set(r.team_id, {
-        at,
         current: secretBytes(r.current_secret),
         previous: r.previous_secret ? secretBytes(r.previous_secret) : null,
         previousUntil: r.previous_expires_at ? r.previous_expires_at.getTime() : 0,
@@ -63,7 +61,8 @@ export function createSigner(sql: Sql, opts: SignerOptions = {}) {
 
   async function keysFor(teamId: string): Promise<Buffer[]> {
     let entry = cache.get(teamId);
-    if (!entry || now() - entry.at >= ttlMs) {
+    if (!entry) {
+      entry = cache.stale(teamId);
       try {
         await refresh(teamId);
       } catch (err) {
@@ -71,7 +70,7 @@ export function createSigner(sql: Sql, opts: SignerOptions = {}) {
         // nothing cached the attempt fails and is retried rather than sent unsigned.
         if (!entry) throw new Error(`signing keys unavailable: ${(err as Error).message}`, { cause: err });
       }
-      entry = cache.get(teamId) ?? entry;
+      entry = cache.stale(teamId) ?? entry;
       if (!entry) throw new Error(`team ${teamId} has no signing key`);
     }
     return entry.previous && now() < entry.previousUntil ? [entry.current, entry.previous] : [entry.current];

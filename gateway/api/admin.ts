@@ -8,6 +8,7 @@ import { rateLimitSchema } from '../../shared/config.ts';
 import type { Sql } from '../../shared/db.ts';
 import { problem } from '../../shared/errors.ts';
 import { createKey } from '../../shared/keys.ts';
+import { bearerToken } from '../auth.ts';
 import { parseOrThrow, readJson } from '../http.ts';
 
 const slugSchema = z
@@ -52,8 +53,8 @@ function slugParam(c: Context): string {
 function operatorAuth(token: string, onFailure: (c: Context) => Promise<void>): MiddlewareHandler {
   const expected = digest(token);
   return async function operatorToken(c, next) {
-    const m = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '');
-    if (!m || !timingSafeEqual(digest(m[1]!), expected)) {
+    const token = bearerToken(c);
+    if (token === null || !timingSafeEqual(digest(token), expected)) {
       await onFailure(c);
       throw problem('unauthorized', 'send the operator token as "Authorization: Bearer <token>"', undefined, {
         'www-authenticate': 'Bearer',
@@ -70,8 +71,7 @@ export function adminRoutes(deps: { sql: Sql; operatorToken: string; onAuthFailu
 
   app.post('/teams', async (c) => {
     const input = parseOrThrow(createTeamSchema, await readJson(c));
-    const created = await sql.begin(async (txRaw) => {
-      const tx = txRaw as unknown as Sql;
+    const created = await sql.begin(async (tx) => {
       const [team] = await tx<(TeamRow & { id: string })[]>`
         insert into teams (slug, name, rate_limit) values (${input.slug}, ${input.name}, ${input.rate_limit ?? null})
         on conflict (slug) do nothing

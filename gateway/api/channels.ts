@@ -8,9 +8,9 @@ import { problem } from '../../shared/errors.ts';
 import { EVENT_TYPES } from '../../shared/events.ts';
 import { isUuid, uuidv7 } from '../../shared/ids.ts';
 import { httpUrl } from '../../shared/schemas.ts';
+import type { TargetCheck } from '../../shared/targets.ts';
 import { type AuthEnv, requireRole } from '../auth.ts';
 import { iso, parseOrThrow, readJson } from '../http.ts';
-import type { TargetCheck } from './tasks.ts';
 
 export const CHANNEL_TYPES = ['email', 'slack', 'discord', 'webhook'] as const;
 
@@ -40,7 +40,24 @@ export const createChannelSchema = z
 // The last 100 (docs/api.md); the list endpoints' paging shape with no further page.
 const DELIVERIES_SHOWN = 100;
 
-const channelView = (r: Record<string, any>) => ({
+type ChannelRow = { id: string; team_id: string; type: string; target: string; events: string[]; created_at: Date };
+
+type DeliveryRow = {
+  id: string;
+  kind: string;
+  event_type: string | null;
+  subject: string;
+  status: string;
+  attempts: number;
+  last_status_code: number | null;
+  last_error: string | null;
+  next_attempt_at: Date;
+  created_at: Date;
+  sent_at: Date | null;
+  history: { outcome?: string }[] | null;
+};
+
+const channelView = (r: ChannelRow) => ({
   id: r.id,
   type: r.type,
   target: r.target,
@@ -48,8 +65,8 @@ const channelView = (r: Record<string, any>) => ({
   created_at: iso(r.created_at),
 });
 
-function deliveryView(d: Record<string, any>) {
-  const history = (d.history ?? []) as { outcome?: string }[];
+function deliveryView(d: DeliveryRow) {
+  const history = d.history ?? [];
   return {
     id: d.id,
     kind: d.kind,
@@ -74,8 +91,8 @@ export function channelRoutes(deps: { sql: Sql; checkTarget: TargetCheck }) {
   app.use('/channels', requireRole('admin'));
   app.use('/channels/*', requireRole('admin'));
 
-  async function load(teamId: string, id: string) {
-    const [row] = isUuid(id) ? await sql`select * from channels where id = ${id} and team_id = ${teamId}` : [];
+  async function load(teamId: string, id: string): Promise<ChannelRow> {
+    const [row] = isUuid(id) ? await sql<ChannelRow[]>`select * from channels where id = ${id} and team_id = ${teamId}` : [];
     if (!row) throw problem('not_found', 'no such channel');
     return row;
   }
@@ -88,7 +105,7 @@ export function channelRoutes(deps: { sql: Sql; checkTarget: TargetCheck }) {
       const verdict = deps.checkTarget(new URL(input.target));
       if (!verdict.ok) throw problem('target_not_allowed', `target: ${verdict.reason}`, [{ path: 'target', message: verdict.reason }]);
     }
-    const [row] = await sql`
+    const [row] = await sql<ChannelRow[]>`
       insert into channels (id, team_id, type, target, events)
       values (${uuidv7()}, ${c.get('principal').teamId}, ${input.type}, ${input.target}, ${input.events})
       returning *`;
@@ -96,7 +113,7 @@ export function channelRoutes(deps: { sql: Sql; checkTarget: TargetCheck }) {
   });
 
   app.get('/channels', async (c) => {
-    const rows = await sql`select * from channels where team_id = ${c.get('principal').teamId} order by id desc limit 1000`;
+    const rows = await sql<ChannelRow[]>`select * from channels where team_id = ${c.get('principal').teamId} order by id desc limit 1000`;
     return c.json({ data: rows.map(channelView), next_cursor: null });
   });
 
@@ -111,7 +128,7 @@ export function channelRoutes(deps: { sql: Sql; checkTarget: TargetCheck }) {
 
   app.get('/channels/:id/deliveries', async (c) => {
     const ch = await load(c.get('principal').teamId, c.req.param('id'));
-    const rows = await sql`
+    const rows = await sql<DeliveryRow[]>`
       select * from channel_deliveries where channel_id = ${ch.id}
       order by created_at desc, id desc limit ${DELIVERIES_SHOWN}`;
     return c.json({ data: rows.map(deliveryView), next_cursor: null });
@@ -122,7 +139,7 @@ export function channelRoutes(deps: { sql: Sql; checkTarget: TargetCheck }) {
   app.post('/channels/:id/test', async (c) => {
     const ch = await load(c.get('principal').teamId, c.req.param('id'));
     const message = { kind: 'test', type: 'channel.test', subject: ch.id, occurred_at: new Date().toISOString(), data: {} };
-    const [row] = await sql`
+    const [row] = await sql<DeliveryRow[]>`
       insert into channel_deliveries (id, channel_id, team_id, kind, event_type, subject, message, next_attempt_at)
       values (${uuidv7()}, ${ch.id}, ${ch.team_id}, 'test', null, ${ch.id}, ${sql.json(message)}, now())
       returning *`;

@@ -2,19 +2,38 @@
 // leader's scheduler turns each tick into a task (worker/maintenance/scheduler.ts).
 import { Hono } from 'hono';
 import { nextTick } from '../../shared/cron.ts';
-import type { Sql } from '../../shared/db.ts';
+import { dbNow, type JsonValue, type Sql } from '../../shared/db.ts';
 import { problem } from '../../shared/errors.ts';
 import { isUuid, uuidv7 } from '../../shared/ids.ts';
-import { type ScheduleInput, scheduleInputSchema } from '../../shared/schemas.ts';
-import { displayStatus, encodeBody, insertTasks, taskForTick } from '../../shared/tasks.ts';
+import { type ScheduleInput, scheduleInputSchema, type TaskInput } from '../../shared/schemas.ts';
+import { refuseForbiddenTargets, type TargetCheck } from '../../shared/targets.ts';
+import { checkBodySize, displayStatus, encodeBody, insertTasks, type TaskStatus, taskForTick } from '../../shared/tasks.ts';
 import { type AuthEnv, requireRole } from '../auth.ts';
 import { iso, parseOrThrow, readJson } from '../http.ts';
-import { refuseForbiddenTargets, type TargetCheck } from './tasks.ts';
 
-type Row = Record<string, any>;
+/** A schedules row as `select *` returns it. */
+type Row = {
+  id: string;
+  team_id: string;
+  name: string;
+  cron: string;
+  timezone: string;
+  template: TaskInput;
+  paused: boolean;
+  notify: Record<string, unknown> | null;
+  next_run_at: Date | null;
+  last_run_at: Date | null;
+  last_status: TaskStatus | null;
+  consecutive_failures: number;
+  created_at: Date;
+  updated_at: Date;
+};
 const SCHEDULE_FIELDS = ['name', 'cron', 'timezone', 'paused', 'notify'] as const;
 
-/** The template is every validated field that describes the request, not the schedule. */
+/**
+ * The template is every validated field that describes the request, not the schedule. Its
+ * body and notify are typed unknown by the schema but came from JSON.parse (readJson): JSON.
+ */
 function splitInput(input: ScheduleInput) {
   const { name, cron, timezone, paused, notify, ...template } = input;
   return { name, cron, timezone, paused, notify: notify ?? null, template };
@@ -47,35 +66,36 @@ export function scheduleRoutes(deps: { sql: Sql; maxBodyBytes: number; checkTarg
   function validate(raw: unknown): ScheduleInput {
     const input = parseOrThrow(scheduleInputSchema, raw);
     refuseForbiddenTargets(input, deps.checkTarget);
-    encodeBody(input.body, deps.maxBodyBytes); // refused now, not at every tick
+    // Refused now, not at every tick.
+    const size = checkBodySize(encodeBody(input.body).body, deps.maxBodyBytes);
+    if (!size.ok) throw problem('payload_too_large', size.detail, [{ path: 'body', message: size.detail }]);
     return input;
   }
 
   /** The next tick on the database's clock, so gateways with drifting clocks agree. */
   async function nextRunAt(cron: string, timezone: string, paused: boolean): Promise<string | null> {
     if (paused) return null;
-    const [{ now }] = (await sql`select now() as now`) as unknown as [{ now: Date }];
-    return nextTick(cron, timezone, now)?.toISOString() ?? null;
+    return nextTick(cron, timezone, await dbNow(sql))?.toISOString() ?? null;
   }
 
   async function load(teamId: string, id: string): Promise<Row> {
-    const [row] = isUuid(id) ? await sql`select * from schedules where id = ${id} and team_id = ${teamId}` : [];
+    const [row] = isUuid(id) ? await sql<Row[]>`select * from schedules where id = ${id} and team_id = ${teamId}` : [];
     if (!row) throw problem('not_found', 'no such schedule');
     return row;
   }
 
   app.post('/schedules', requireRole('write'), async (c) => {
     const s = splitInput(validate(await readJson(c)));
-    const [row] = await sql`
+    const [row] = await sql<Row[]>`
       insert into schedules (id, team_id, name, cron, timezone, template, paused, notify, next_run_at)
-      values (${uuidv7()}, ${c.get('principal').teamId}, ${s.name}, ${s.cron}, ${s.timezone}, ${sql.json(s.template as any)},
-        ${s.paused}, ${s.notify === null ? null : sql.json(s.notify as any)}, ${await nextRunAt(s.cron, s.timezone, s.paused)})
+      values (${uuidv7()}, ${c.get('principal').teamId}, ${s.name}, ${s.cron}, ${s.timezone}, ${sql.json(s.template as JsonValue)},
+        ${s.paused}, ${s.notify === null ? null : sql.json(s.notify as JsonValue)}, ${await nextRunAt(s.cron, s.timezone, s.paused)})
       returning *`;
     return c.json(scheduleView(row!), 201);
   });
 
   app.get('/schedules', async (c) => {
-    const rows = await sql`select * from schedules where team_id = ${c.get('principal').teamId} order by id desc limit 1000`;
+    const rows = await sql<Row[]>`select * from schedules where team_id = ${c.get('principal').teamId} order by id desc limit 1000`;
     return c.json({ data: rows.map(scheduleView) });
   });
 
@@ -99,9 +119,9 @@ export function scheduleRoutes(deps: { sql: Sql; maxBodyBytes: number; checkTarg
     }
     const s = splitInput(validate(merged));
     const timingChanged = s.cron !== current.cron || s.timezone !== current.timezone || s.paused !== current.paused;
-    const [row] = await sql`
-      update schedules set name = ${s.name}, cron = ${s.cron}, timezone = ${s.timezone}, template = ${sql.json(s.template as any)},
-        paused = ${s.paused}, notify = ${s.notify === null ? null : sql.json(s.notify as any)}, updated_at = now(),
+    const [row] = await sql<Row[]>`
+      update schedules set name = ${s.name}, cron = ${s.cron}, timezone = ${s.timezone}, template = ${sql.json(s.template as JsonValue)},
+        paused = ${s.paused}, notify = ${s.notify === null ? null : sql.json(s.notify as JsonValue)}, updated_at = now(),
         next_run_at = ${timingChanged ? await nextRunAt(s.cron, s.timezone, s.paused) : current.next_run_at}
       where id = ${current.id} and team_id = ${teamId}
       returning *`;
@@ -123,7 +143,7 @@ export function scheduleRoutes(deps: { sql: Sql; maxBodyBytes: number; checkTarg
       const current = await load(teamId, c.req.param('id'));
       const paused = action === 'pause';
       // Resuming starts from the next tick after now: ticks that passed while paused are not run.
-      const [row] = await sql`
+      const [row] = await sql<Row[]>`
         update schedules set paused = ${paused}, updated_at = now(),
           next_run_at = ${await nextRunAt(current.cron, current.timezone, paused)}
         where id = ${current.id} and team_id = ${teamId}
@@ -136,7 +156,7 @@ export function scheduleRoutes(deps: { sql: Sql; maxBodyBytes: number; checkTarg
   app.post('/schedules/:id/trigger', requireRole('write'), async (c) => {
     const s = await load(c.get('principal').teamId, c.req.param('id'));
     // A manual run has no tick (scheduled_for null), so it never collides with one.
-    const task = taskForTick(s as { id: string; team_id: string; template: any }, null);
+    const task = taskForTick(s, null);
     const rows = await insertTasks(sql, [task]);
     const r = rows.get(task.id)!;
     return c.json(

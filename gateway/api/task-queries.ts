@@ -1,14 +1,66 @@
 // Reads and state changes of one team's tasks. Every query names team_id: another team's id
 // is simply not found (404, never 403: no existence leak).
 
-import type { Sql } from '../../shared/db.ts';
+import { fixedFragment, type Queryable } from '../../shared/db.ts';
 import { isUuid } from '../../shared/ids.ts';
-import { displayStatus, TASK_NOTIFY_CHANNEL } from '../../shared/tasks.ts';
+import {
+  type DisplayStatus,
+  displayStatus,
+  leaseCleared,
+  type NewTask,
+  notifyWorkers,
+  type Outcome,
+  type TaskStatus,
+} from '../../shared/tasks.ts';
 import { iso } from '../http.ts';
 
-type Row = Record<string, any>;
+/** A task_attempts row. */
+export type AttemptRow = {
+  task_id: string;
+  attempt: number;
+  team_id: string;
+  started_at: Date;
+  finished_at: Date;
+  duration_ms: number;
+  outcome: Outcome;
+  status_code: number | null;
+  response_headers: Record<string, string | string[]> | null;
+  response_body: string | null;
+  response_encoding: 'base64' | null;
+  response_truncated: boolean;
+  error: string | null;
+};
 
-export function attemptView(a: Row, withBody = true) {
+/** A tasks row with its latest attempt (null before the first): the stored request plus its state. */
+export type TaskRow = Omit<NewTask, 'run_at' | 'delay_ms' | 'scheduled_for' | 'traceparent'> & {
+  status: TaskStatus;
+  run_at: Date;
+  scheduled_for: Date | null;
+  traceparent: string | null;
+  attempts: number;
+  retry_base: number;
+  started_at: Date | null;
+  lease_token: string | null;
+  lease_expires_at: Date | null;
+  locked_by: string | null;
+  created_at: Date;
+  finished_at: Date | null;
+  last_attempt: AttemptRow | null;
+};
+
+/** The task's columns and its latest attempt as one jsonb column, for `from tasks t`. */
+const taskWithLastAttempt = fixedFragment(
+  (sql) => sql`t.*, (select to_jsonb(a) from task_attempts a where a.task_id = t.id order by a.attempt desc limit 1) as last_attempt`,
+);
+
+/** jsonb carries the attempt's timestamps as text: make them Dates again. */
+function parseLastAttempt(row: TaskRow): TaskRow {
+  const a = row.last_attempt;
+  if (a) row.last_attempt = { ...a, started_at: new Date(a.started_at), finished_at: new Date(a.finished_at) };
+  return row;
+}
+
+export function attemptView(a: AttemptRow, withBody = true) {
   return {
     attempt: a.attempt,
     started_at: iso(a.started_at),
@@ -28,7 +80,7 @@ export function attemptView(a: Row, withBody = true) {
   };
 }
 
-export function taskView(t: Row, now = Date.now()) {
+export function taskView(t: TaskRow, now = Date.now()) {
   const waiting = t.status === 'pending' || t.status === 'retrying';
   return {
     id: t.id,
@@ -57,18 +109,13 @@ export function taskView(t: Row, now = Date.now()) {
   };
 }
 
-export async function getTask(sql: Sql, teamId: string, id: string) {
+export async function getTask(sql: Queryable, teamId: string, id: string): Promise<TaskRow | null> {
   if (!isUuid(id)) return null;
-  const [row] = await sql`
-    select t.*, (select to_jsonb(a) from task_attempts a where a.task_id = t.id order by a.attempt desc limit 1) as last_attempt
-    from tasks t where t.id = ${id} and t.team_id = ${teamId}`;
-  if (row?.last_attempt) {
-    for (const k of ['started_at', 'finished_at']) row.last_attempt[k] = new Date(row.last_attempt[k]);
-  }
-  return row ?? null;
+  const [row] = await sql<TaskRow[]>`select ${taskWithLastAttempt(sql)} from tasks t where t.id = ${id} and t.team_id = ${teamId}`;
+  return row ? parseLastAttempt(row) : null;
 }
 
-export type ListFilter = { status?: string; queue?: string; schedule_id?: string; label?: string; limit: number; cursor?: string };
+export type ListFilter = { status?: DisplayStatus; queue?: string; schedule_id?: string; label?: string; limit: number; cursor?: string };
 
 export const encodeCursor = (id: string) => Buffer.from(id).toString('base64url');
 export function decodeCursor(cursor: string): string | null {
@@ -76,7 +123,7 @@ export function decodeCursor(cursor: string): string | null {
   return isUuid(id) ? id : null;
 }
 
-export async function listTasks(sql: Sql, teamId: string, f: ListFilter & { after?: string }) {
+export async function listTasks(sql: Queryable, teamId: string, f: ListFilter & { after?: string }) {
   const statusCond =
     f.status === 'scheduled'
       ? sql`and t.status = 'pending' and t.run_at > now()`
@@ -85,8 +132,8 @@ export async function listTasks(sql: Sql, teamId: string, f: ListFilter & { afte
         : f.status
           ? sql`and t.status = ${f.status}`
           : sql``;
-  const rows = await sql`
-    select t.*, (select to_jsonb(a) from task_attempts a where a.task_id = t.id order by a.attempt desc limit 1) as last_attempt
+  const rows = await sql<TaskRow[]>`
+    select ${taskWithLastAttempt(sql)}
     from tasks t
     where t.team_id = ${teamId} ${statusCond}
       ${f.queue ? sql`and t.queue = ${f.queue}` : sql``}
@@ -95,24 +142,23 @@ export async function listTasks(sql: Sql, teamId: string, f: ListFilter & { afte
       ${f.after ? sql`and t.id < ${f.after}` : sql``}
     order by t.id desc
     limit ${f.limit + 1}`;
-  for (const r of rows) {
-    if (r.last_attempt) for (const k of ['started_at', 'finished_at']) r.last_attempt[k] = new Date(r.last_attempt[k]);
-  }
+  rows.forEach(parseLastAttempt);
   const more = rows.length > f.limit;
   const page = rows.slice(0, f.limit);
   return { data: page, next_cursor: more ? encodeCursor(page.at(-1)!.id) : null };
 }
 
-export async function listAttempts(sql: Sql, teamId: string, taskId: string) {
-  return sql`select * from task_attempts where task_id = ${taskId} and team_id = ${teamId} order by attempt`;
+export async function listAttempts(sql: Queryable, teamId: string, taskId: string) {
+  return sql<AttemptRow[]>`select * from task_attempts where task_id = ${taskId} and team_id = ${teamId} order by attempt`;
 }
 
 /** Cancels an unfinished task. A running attempt finishes, but the completer will not retry it. */
-export async function cancelTask(sql: Sql, teamId: string, id: string): Promise<'canceled' | 'finished' | 'missing'> {
+export async function cancelTask(sql: Queryable, teamId: string, id: string): Promise<'canceled' | 'finished' | 'missing'> {
   if (!isUuid(id)) return 'missing';
   // The status condition sits on the UPDATE itself, so a concurrent completion is re-checked
   // under the row lock and a just-finished task is never turned into canceled.
-  const [row] = await sql`
+  // finished_at is the moment of the cancel (shared/tasks.ts, canceled).
+  const [row] = await sql<{ canceled: boolean; found: boolean }[]>`
     with upd as (
       update tasks set status = 'canceled', finished_at = now()
       where id = ${id} and team_id = ${teamId} and status in ('pending', 'running', 'retrying')
@@ -120,7 +166,7 @@ export async function cancelTask(sql: Sql, teamId: string, id: string): Promise<
     select exists (select 1 from upd) as canceled,
            exists (select 1 from tasks where id = ${id} and team_id = ${teamId}) as found`;
   if (!row!.found) return 'missing';
-  return row.canceled ? 'canceled' : 'finished';
+  return row!.canceled ? 'canceled' : 'finished';
 }
 
 /**
@@ -128,19 +174,20 @@ export async function cancelTask(sql: Sql, teamId: string, id: string): Promise<
  * attempts so far, and the old attempts stay. Clearing lease_token means a canceled task's
  * still-running attempt can no longer write its result over the new run.
  */
-export async function replayTask(sql: Sql, teamId: string, id: string): Promise<Row | 'not_replayable' | 'missing'> {
+type Replayed = { id: string; status: TaskStatus; run_at: Date; created_at: Date };
+
+export async function replayTask(sql: Queryable, teamId: string, id: string): Promise<Replayed | 'not_replayable' | 'missing'> {
   if (!isUuid(id)) return 'missing';
-  const [row] = await sql`
+  const [row] = await sql<(Partial<Replayed> & { found: boolean })[]>`
     with upd as (
-      update tasks set status = 'pending', run_at = now(), retry_base = attempts, finished_at = null,
-        lease_token = null, lease_expires_at = null, locked_by = null
+      update tasks set status = 'pending', run_at = now(), retry_base = attempts, finished_at = null, ${leaseCleared(sql)}
       where id = ${id} and team_id = ${teamId} and status in ('failed', 'canceled')
       returning id, status, run_at, created_at),
-    wake as (select pg_notify(${TASK_NOTIFY_CHANNEL}, '') from upd)
+    wake as (${notifyWorkers(sql)} from upd)
     select upd.*, (select count(*) from wake) as woke,
            exists (select 1 from tasks where id = ${id} and team_id = ${teamId}) as found
     from (select 1) one left join upd on true`;
   if (!row!.found) return 'missing';
   if (!row!.id) return 'not_replayable';
-  return row;
+  return row as Replayed;
 }

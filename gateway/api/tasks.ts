@@ -1,31 +1,25 @@
 // /api/v1/queue and /api/v1/tasks (API.md §4).
 import { type Context, Hono } from 'hono';
-import type { Sql } from '../../shared/db.ts';
-import { type FieldError, ProblemError, problem } from '../../shared/errors.ts';
+import type { Queryable, Sql } from '../../shared/db.ts';
+import { ProblemError, problem } from '../../shared/errors.ts';
 import { batchInputSchema, listTasksQuerySchema, type TaskInput, taskInputSchema } from '../../shared/schemas.ts';
-import { buildTask, displayStatus, insertTasks, type NewTask, requestHash, taskTraceparent } from '../../shared/tasks.ts';
+import { refuseForbiddenTargets, type TargetCheck } from '../../shared/targets.ts';
+import {
+  buildTask,
+  checkBodySize,
+  displayStatus,
+  type InsertedTask,
+  insertTasks,
+  type NewTask,
+  requestHash,
+  type TaskStatus,
+  taskTraceparent,
+} from '../../shared/tasks.ts';
 import { type AuthEnv, requireRole } from '../auth.ts';
 import type { EnqueueBatcher } from '../enqueue-batcher.ts';
 import { deadlineSignal, parseOrThrow, readJson } from '../http.ts';
 import { requestTraceparent } from '../observe.ts';
 import { attemptView, cancelTask, decodeCursor, getTask, listAttempts, listTasks, replayTask, taskView } from './task-queries.ts';
-
-export type TargetCheck = (url: URL) => { ok: true } | { ok: false; reason: string };
-
-/** 400 target_not_allowed naming every URL field (url, callback_url, failure_callback_url) the policy refuses. */
-export function refuseForbiddenTargets(
-  input: { url: string; callback_url?: string; failure_callback_url?: string },
-  checkTarget: TargetCheck,
-  prefix: (string | number)[] = [],
-) {
-  const refused: FieldError[] = [];
-  for (const field of ['url', 'callback_url', 'failure_callback_url'] as const) {
-    const value = input[field];
-    const verdict = value ? checkTarget(new URL(value)) : null;
-    if (verdict && !verdict.ok) refused.push({ path: [...prefix, field].join('.'), message: verdict.reason });
-  }
-  if (refused.length) throw problem('target_not_allowed', refused.map((e) => `${e.path}: ${e.message}`).join('; '), refused);
-}
 
 export type TaskRouteDeps = {
   sql: Sql;
@@ -38,7 +32,7 @@ const IDEMPOTENCY_TTL = '24 hours';
 
 type Accepted = { id: string; status: string; run_at: string; created_at: string; replayed: boolean };
 
-const accepted = (r: { id: string; status?: string; run_at: Date; created_at: Date }, replayed = false): Accepted => ({
+const accepted = (r: InsertedTask & { status?: TaskStatus }, replayed = false): Accepted => ({
   id: r.id,
   status: displayStatus(r.status ?? 'pending', r.run_at),
   run_at: r.run_at.toISOString(),
@@ -54,16 +48,13 @@ export function taskRoutes(deps: TaskRouteDeps) {
   function validateTask(raw: unknown, c: Context<AuthEnv>, prefix: (string | number)[] = []): NewTask {
     const input: TaskInput = parseOrThrow(taskInputSchema, raw, prefix);
     refuseForbiddenTargets(input, deps.checkTarget, prefix);
-    try {
-      return buildTask(input, {
-        teamId: c.get('principal').teamId,
-        traceparent: taskTraceparent(requestTraceparent(c) ?? c.req.header('traceparent')),
-        maxBodyBytes: deps.maxBodyBytes,
-      });
-    } catch (e) {
-      if (e instanceof ProblemError) throw problem(e.code, e.detail, [{ path: [...prefix, 'body'].join('.'), message: e.detail }]);
-      throw e;
-    }
+    const task = buildTask(input, {
+      teamId: c.get('principal').teamId,
+      traceparent: taskTraceparent(requestTraceparent(c) ?? c.req.header('traceparent')),
+    });
+    const size = checkBodySize(task.body, deps.maxBodyBytes);
+    if (!size.ok) throw problem('payload_too_large', size.detail, [{ path: [...prefix, 'body'].join('.'), message: size.detail }]);
+    return task;
   }
 
   /**
@@ -71,9 +62,9 @@ export function taskRoutes(deps: TaskRouteDeps) {
    * taken over. Two concurrent requests with one key serialise on the primary key: the second
    * waits for the first to commit, then sees its row.
    */
-  async function withIdempotency(tx: Sql, task: NewTask): Promise<{ fresh: true } | { fresh: false; existing: Accepted }> {
+  async function withIdempotency(tx: Queryable, task: NewTask): Promise<{ fresh: true } | { fresh: false; existing: Accepted }> {
     const hash = requestHash(task);
-    const [claimed] = await tx`
+    const [claimed] = await tx<{ task_id: string }[]>`
       insert into idempotency_keys (team_id, key, task_id, request_hash, expires_at)
       values (${task.team_id}, ${task.idempotency_key}, ${task.id}, ${hash}, now() + ${IDEMPOTENCY_TTL}::interval)
       on conflict (team_id, key) do update
@@ -81,20 +72,19 @@ export function taskRoutes(deps: TaskRouteDeps) {
         where idempotency_keys.expires_at < now()
       returning task_id`;
     if (claimed) return { fresh: true };
-    const [held] = await tx`
+    const [held] = await tx<(InsertedTask & { request_hash: Buffer; status: TaskStatus })[]>`
       select k.request_hash, t.id, t.status, t.run_at, t.created_at
       from idempotency_keys k join tasks t on t.id = k.task_id
       where k.team_id = ${task.team_id} and k.key = ${task.idempotency_key}`;
     if (!held || !Buffer.from(held.request_hash).equals(hash)) {
       throw problem('idempotency_conflict', `idempotency key "${task.idempotency_key}" was used within 24 h for a different request`);
     }
-    return { fresh: false, existing: accepted(held as any, true) };
+    return { fresh: false, existing: accepted(held, true) };
   }
 
   /** Stores tasks in one transaction, honouring idempotency keys; results in input order. */
   async function storeAtomically(tasks: NewTask[], signal?: AbortSignal): Promise<Accepted[]> {
-    return sql.begin(async (txRaw) => {
-      const tx = txRaw as unknown as Sql;
+    return sql.begin(async (tx) => {
       const results: (Accepted | null)[] = new Array(tasks.length).fill(null);
       const toInsert: NewTask[] = [];
       for (const [i, t] of tasks.entries()) {
@@ -106,10 +96,10 @@ export function taskRoutes(deps: TaskRouteDeps) {
         if (r.fresh) toInsert.push(t);
         else results[i] = r.existing;
       }
-      const inserted = toInsert.length ? await insertTasks(tx, toInsert) : new Map();
+      const inserted = toInsert.length ? await insertTasks(tx, toInsert) : new Map<string, InsertedTask>();
       // Answered 503 meanwhile (the database came back late): roll back, the client retries.
       signal?.throwIfAborted();
-      return tasks.map((t, i) => results[i] ?? accepted(inserted.get(t.id)));
+      return tasks.map((t, i) => results[i] ?? accepted(inserted.get(t.id)!));
     });
   }
 

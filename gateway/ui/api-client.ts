@@ -6,10 +6,11 @@
 import { Hono } from 'hono';
 import type { Sql } from '../../shared/db.ts';
 import { ProblemError } from '../../shared/errors.ts';
+import type { TargetCheck } from '../../shared/targets.ts';
 import { keyRoutes } from '../api/keys.ts';
 import { scheduleRoutes } from '../api/schedules.ts';
 import { signingKeyRoutes } from '../api/signing-keys.ts';
-import { type TargetCheck, taskRoutes } from '../api/tasks.ts';
+import { taskRoutes } from '../api/tasks.ts';
 import type { AuthEnv, Principal } from '../auth.ts';
 import type { EnqueueBatcher } from '../enqueue-batcher.ts';
 

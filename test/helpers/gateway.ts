@@ -1,9 +1,10 @@
-// A real `posthorn gateway` process on 127.0.0.1 (any free port) for a test database, and a
-// small fetch client for it: for tests that need what only a real process has (its own key
-// cache and limiter, client addresses, its log output).
+// A real `posthorn gateway` process on 127.0.0.1 (any free port) for a test database, reached
+// with the tests' JSON client over fetch: for tests that need what only a real process has (its
+// own key cache and limiter, client addresses, its log output).
+import { type JsonRequest, type JsonResponse, requestJson } from './client.ts';
 import { type Proc, spawnPosthorn } from './proc.ts';
 
-export type HttpResponse = { status: number; headers: Headers; body: any };
+export type HttpResponse = JsonResponse;
 
 /** The test process's environment without any POSTHORN_* a developer may have exported. */
 function cleanEnv(): Record<string, string> {
@@ -28,26 +29,8 @@ export async function spawnGateway(databaseUrl: string, env: Record<string, stri
   );
   const { url } = (await proc.ready) as { url: string };
 
-  async function request(
-    method: string,
-    path: string,
-    o: { key?: string | null; body?: unknown; raw?: string; headers?: Record<string, string> } = {},
-  ): Promise<HttpResponse> {
-    const headers: Record<string, string> = { ...o.headers };
-    if (o.key) headers.authorization = `Bearer ${o.key}`;
-    let payload = o.raw;
-    if (o.body !== undefined) payload = JSON.stringify(o.body);
-    if (payload !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
-    const res = await fetch(`${url}${path}`, { method, headers, body: payload });
-    const text = await res.text();
-    let body: unknown = text;
-    try {
-      body = text ? JSON.parse(text) : null;
-    } catch {
-      /* not JSON */
-    }
-    return { status: res.status, headers: res.headers, body };
-  }
+  const request = (method: string, path: string, o: JsonRequest = {}): Promise<HttpResponse> =>
+    requestJson((p, init) => fetch(`${url}${p}`, init), method, path, o);
 
   return {
     url,

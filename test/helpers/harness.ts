@@ -8,9 +8,10 @@ import { createEnqueueBatcher, type EnqueueBatcher } from '../../gateway/enqueue
 import type { Logger } from '../../shared/logger.ts';
 import { createTargetPolicy } from '../../shared/targets.ts';
 import { startWorker, type WorkerConfig } from '../../worker/main.ts';
+import { type JsonResponse, requestJson } from './client.ts';
 import { createTestDb, seedTeam } from './db.ts';
 
-export type ApiResponse = { status: number; headers: Headers; body: any };
+export type ApiResponse = JsonResponse;
 
 export type HarnessOptions = {
   worker?: Partial<WorkerConfig> | false;
@@ -51,22 +52,8 @@ export async function startHarness(opts: HarnessOptions = {}) {
     body?: unknown,
     o: { key?: string | null; headers?: Record<string, string>; raw?: string } = {},
   ): Promise<ApiResponse> {
-    const headers: Record<string, string> = { ...o.headers };
     const key = o.key === undefined ? team.keys.admin : o.key;
-    if (key) headers.authorization = `Bearer ${key}`;
-    let payload: string | undefined = o.raw;
-    if (body !== undefined) payload = JSON.stringify(body);
-    if (payload !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type'))
-      headers['content-type'] = 'application/json';
-    const res = await app.request(path, { method, headers, body: payload });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try {
-      parsed = text ? JSON.parse(text) : null;
-    } catch {
-      /* not JSON */
-    }
-    return { status: res.status, headers: res.headers, body: parsed };
+    return requestJson((p, init) => app.request(p, init), method, path, { ...o, key, body });
   }
 
   const worker =

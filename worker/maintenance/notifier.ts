@@ -21,12 +21,14 @@ import {
   dueDigests,
   type EventRow,
   foldEvents,
+  type Message,
   type NewDelivery,
   WINDOW_MS,
   type WindowRow,
   windowKey,
 } from '../notify/fold.ts';
 import { createSenders, type SenderDeps, type SendResult } from '../notify/senders.ts';
+import { createService } from './service.ts';
 
 export const NOTIFIER_LOCK = 7_312_014; // arbitrary, constant: the fold step's advisory lock
 const EVENT_BATCH = 5000; // events folded per transaction; 10,000 failed tasks are two
@@ -143,7 +145,7 @@ export function createNotifier(o: NotifierOptions) {
     let failed = 0;
     for (let round = 0; round < 20; round++) {
       const claimed = await sql<
-        { id: string; team_id: string; team: string; attempts: number; type: string; target: string; message: any }[]
+        { id: string; team_id: string; team: string; attempts: number; type: string; target: string; message: Message }[]
       >`
         with due as (
           select id from channel_deliveries
@@ -200,3 +202,16 @@ export function createNotifier(o: NotifierOptions) {
 }
 
 export type Notifier = ReturnType<typeof createNotifier>;
+
+/**
+ * The notifier as a leader service (service.ts): a pass every intervalMs (POSTHORN_NOTIFY_INTERVAL,
+ * 1 s by default), on the leader's clock.
+ */
+export function createNotifierService(o: { notifier: Notifier; intervalMs: number; logger: Logger; now: () => number }) {
+  return createService({
+    name: 'notifier',
+    intervalMs: o.intervalMs,
+    logger: o.logger,
+    runOnce: () => o.notifier.runOnce(new Date(o.now())),
+  });
+}

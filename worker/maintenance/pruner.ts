@@ -1,7 +1,16 @@
 // The pruner (leader only): deletes finished tasks (and, by cascade, their attempts) once they
 // are older than the retention, in batches of 1000 so no statement holds locks for long, plus
 // expired idempotency keys. Retention: POSTHORN_RETENTION_HOURS (default 168 = 7 days).
-import type { Sql } from '../../shared/db.ts';
+import type { Queryable } from '../../shared/db.ts';
+import type { Logger } from '../../shared/logger.ts';
+import { createService } from './service.ts';
+
+/** A pass a minute: finished tasks wait at most a minute past their retention. */
+export const PRUNER_INTERVAL_MS = 60_000;
+/** Rows per DELETE: short statements, short locks. */
+export const PRUNE_BATCH = 1000;
+/** Batches per pass (100k rows a minute): a backlog drains without one long pass. */
+export const PRUNE_MAX_BATCHES = 100;
 
 /** The smallest UUIDv7 of a millisecond: ids below it were created before that time. */
 export function uuidv7Floor(ms: number): string {
@@ -9,10 +18,12 @@ export function uuidv7Floor(ms: number): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-7000-8000-000000000000`;
 }
 
-export async function pruneFinishedTasks(sql: Sql, retentionHours: number, now: number, batch = 1000): Promise<number> {
+export async function pruneFinishedTasks(sql: Queryable, retentionHours: number, now: number, batch = PRUNE_BATCH): Promise<number> {
   const cutoff = now - retentionHours * 3_600_000;
   // Walk the primary key (ids sort by creation time) instead of scanning the table for
   // finished_at, which has no index: an index on it would cost every completion a write.
+  // finished_at is set exactly on terminal tasks (migration 005); the status test keeps the
+  // plan's shape and says what is meant.
   const res = await sql`
     delete from tasks where id in (
       select id from tasks
@@ -24,9 +35,31 @@ export async function pruneFinishedTasks(sql: Sql, retentionHours: number, now: 
   return res.count;
 }
 
-export async function pruneIdempotencyKeys(sql: Sql, batch = 1000): Promise<number> {
+export async function pruneIdempotencyKeys(sql: Queryable, batch = PRUNE_BATCH): Promise<number> {
   const res = await sql`
     delete from idempotency_keys where ctid = any(array(
       select ctid from idempotency_keys where expires_at < now() limit ${batch}))`;
   return res.count;
+}
+
+export type PruneResult = { tasks: number; idempotency_keys: number };
+
+export function createPruner(o: { sql: Queryable; logger: Logger; retentionHours: number; now: () => number; intervalMs?: number }) {
+  async function runOnce(): Promise<PruneResult> {
+    let tasks = 0;
+    for (let i = 0, n = -1; i < PRUNE_MAX_BATCHES && n !== 0; i++) tasks += n = await pruneFinishedTasks(o.sql, o.retentionHours, o.now());
+    return { tasks, idempotency_keys: await pruneIdempotencyKeys(o.sql) };
+  }
+  return createService({
+    name: 'pruner',
+    intervalMs: o.intervalMs ?? PRUNER_INTERVAL_MS,
+    logger: o.logger,
+    runOnce,
+    report: (r) => (r.tasks || r.idempotency_keys) && o.logger.info(r, 'pruned'),
+    trace: {
+      span: 'posthorn.prune',
+      attributes: (r) =>
+        r.tasks || r.idempotency_keys ? { 'posthorn.pruned.tasks': r.tasks, 'posthorn.pruned.idempotency_keys': r.idempotency_keys } : null,
+    },
+  });
 }

@@ -4,18 +4,27 @@
 // for a moment. Ticks missed while no worker ran collapse into the most recent one.
 
 import { latestTickAtOrBefore, nextTick } from '../../shared/cron.ts';
-import type { Sql } from '../../shared/db.ts';
+import { dbNow, type Sql } from '../../shared/db.ts';
+import type { Logger } from '../../shared/logger.ts';
 import type { TaskInput } from '../../shared/schemas.ts';
 import { insertTasks, taskForTick } from '../../shared/tasks.ts';
 import { startTickSpan, traceparentOf } from '../../shared/telemetry.ts';
+import { createService } from './service.ts';
+
+/**
+ * 250 ms: a per-second schedule's task is at most a quarter second late; the query is one
+ * index probe on schedules_due when nothing is due.
+ */
+export const SCHEDULER_INTERVAL_MS = 250;
+/** Schedules per pass. */
+export const SCHEDULER_BATCH = 100;
 
 type ScheduleRow = { id: string; team_id: string; cron: string; timezone: string; template: TaskInput; next_run_at: Date };
 
 /** One pass: every due schedule (up to `limit`) gets its tick's task and its next tick. */
-export async function enqueueDueTicks(sql: Sql, limit = 100): Promise<{ ticks: number; created: number }> {
-  return sql.begin(async (txRaw) => {
-    const tx = txRaw as unknown as Sql;
-    const [{ now }] = (await tx`select now() as now`) as unknown as [{ now: Date }];
+export async function enqueueDueTicks(sql: Sql, limit = SCHEDULER_BATCH): Promise<{ ticks: number; created: number }> {
+  return sql.begin(async (tx) => {
+    const now = await dbNow(tx);
     const due = await tx<ScheduleRow[]>`
       select id, team_id::text, cron, timezone, template, next_run_at from schedules
       where not paused and next_run_at <= ${now}
@@ -48,8 +57,19 @@ export async function enqueueDueTicks(sql: Sql, limit = 100): Promise<{ ticks: n
     }
     await tx`
       update schedules s set next_run_at = v.next_run_at, last_run_at = v.last_run_at, updated_at = now()
-      from jsonb_to_recordset(${tx.json(moves as any)}::jsonb) as v(id uuid, next_run_at timestamptz, last_run_at timestamptz)
+      from jsonb_to_recordset(${tx.json(moves)}::jsonb) as v(id uuid, next_run_at timestamptz, last_run_at timestamptz)
       where s.id = v.id`;
     return { ticks: due.length, created: created.size };
+  });
+}
+
+export function createScheduler(o: { sql: Sql; logger: Logger; intervalMs?: number }) {
+  return createService({
+    name: 'scheduler',
+    intervalMs: o.intervalMs ?? SCHEDULER_INTERVAL_MS,
+    logger: o.logger,
+    runOnce: () => enqueueDueTicks(o.sql),
+    // A failed pass delays ticks (they are not lost: the next pass takes the latest one).
+    failureLevel: 'error',
   });
 }

@@ -6,7 +6,7 @@
 import type { Context } from 'hono';
 import { listTasksQuerySchema } from '../../../shared/schemas.ts';
 import { displayStatus } from '../../../shared/tasks.ts';
-import { decodeCursor } from '../../api/task-queries.ts';
+import { decodeCursor, type TaskRow } from '../../api/task-queries.ts';
 import { toFieldErrors } from '../../http.ts';
 import { Badge, Time } from '../components.tsx';
 import type { UiEnv } from '../env.ts';
@@ -14,8 +14,6 @@ import type { UiEnv } from '../env.ts';
 export const PAGE_SIZE = 50;
 const FILTER_KEYS = ['status', 'queue', 'label', 'schedule_id', 'cursor'] as const;
 export type TaskFilters = Partial<Record<(typeof FILTER_KEYS)[number], string>>;
-
-type Row = Record<string, any>;
 
 /** The filters in the query string (empty fields dropped), checked as the API checks them. */
 export function readFilters(c: Context<UiEnv>, fixed: TaskFilters = {}) {
@@ -33,17 +31,17 @@ export function readFilters(c: Context<UiEnv>, fixed: TaskFilters = {}) {
 }
 
 /** A task's target as "METHOD origin/path…": enough to recognise it, the rest is on the task's page. */
-export function target(t: Row) {
+export function target(t: TaskRow) {
   return `${t.method} ${t.url}`;
 }
 
-function lastOutcome(t: Row) {
+function lastOutcome(t: TaskRow) {
   const a = t.last_attempt;
   if (!a) return <span class="muted">—</span>;
   return a.status_code ? <span class="mono">{String(a.status_code)}</span> : <span class="mono">{a.outcome.replace('_', ' ')}</span>;
 }
 
-export function TaskTable(props: { rows: Row[]; now: number; actions?: (t: Row) => unknown }) {
+export function TaskTable(props: { rows: TaskRow[]; now: number; actions?: (t: TaskRow) => unknown }) {
   if (!props.rows.length) return <p class="empty">No tasks match.</p>;
   return (
     <div class="table-wrap">

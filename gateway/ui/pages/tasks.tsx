@@ -5,13 +5,12 @@ import type { Context, Hono } from 'hono';
 import { isUuid } from '../../../shared/ids.ts';
 import { displayStatus } from '../../../shared/tasks.ts';
 import { outgoingHeaders } from '../../../worker/executor.ts';
-import { getTask, listAttempts, listTasks } from '../../api/task-queries.ts';
+import { type AttemptRow, getTask, listAttempts, listTasks, type TaskRow } from '../../api/task-queries.ts';
 import { Action, Badge, ErrorBox, Pager, page, qs, Time } from '../components.tsx';
 import type { UiDeps, UiEnv, UiPage } from '../env.ts';
 import { needs } from '../forms.ts';
 import { readFilters, TaskTable } from './task-list.tsx';
 
-type Row = Record<string, any>;
 const STATUSES = ['scheduled', 'pending', 'running', 'retrying', 'succeeded', 'failed', 'canceled'];
 const UNFINISHED = new Set(['pending', 'running', 'retrying']);
 
@@ -104,7 +103,7 @@ function Kv({ entries }: { entries: [string, unknown][] }) {
   );
 }
 
-function bodyText(t: Row): string | null {
+function bodyText(t: TaskRow): string | null {
   if (t.body === null) return null;
   if (!t.body_is_json) return t.body;
   try {
@@ -115,8 +114,8 @@ function bodyText(t: Row): string | null {
 }
 
 /** What attempt n sent: the stored request plus the headers the worker adds (worker/executor.ts). */
-function sentHeaders(t: Row, attempt: number): [string, string][] {
-  const h = outgoingHeaders({ ...t, attempts: attempt, traceparent: t.traceparent } as any);
+function sentHeaders(t: TaskRow, attempt: number): [string, string][] {
+  const h = outgoingHeaders({ ...t, attempts: attempt, lease_token: t.lease_token ?? '' });
   if (h.traceparent) h.traceparent = `${h.traceparent.slice(0, 36)}<span of this attempt>-${h.traceparent.slice(-2)}`;
   h['webhook-id'] = t.id;
   h['webhook-timestamp'] = '<unix seconds at send time>';
@@ -124,7 +123,7 @@ function sentHeaders(t: Row, attempt: number): [string, string][] {
   return Object.entries(h);
 }
 
-function Attempt({ t, a }: { t: Row; a: Row }) {
+function Attempt({ t, a }: { t: TaskRow; a: AttemptRow }) {
   const n = a.attempt as number;
   const headers = Object.entries((a.response_headers ?? {}) as Record<string, unknown>);
   const body = a.response_body as string | null;
@@ -243,7 +242,7 @@ async function detailPage(c: Context<UiEnv>, deps: UiDeps) {
         <Kv entries={Object.entries(t.headers)} />
       </details>
       <details id="task-body" open>
-        <summary>{body === null ? 'Body: none' : `Body (${Buffer.byteLength(t.body)} bytes${t.body_is_json ? ', JSON' : ''})`}</summary>
+        <summary>{body === null ? 'Body: none' : `Body (${Buffer.byteLength(body)} bytes${t.body_is_json ? ', JSON' : ''})`}</summary>
         {body === null ? null : <pre>{body}</pre>}
       </details>
       <h2>{`Attempts (${attempts.length})`}</h2>
