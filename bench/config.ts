@@ -36,6 +36,6 @@ export const CONFIG = {
 
 export type BenchConfig = typeof CONFIG;
 
-// The aims, and the peers measured on this machine (DESIGN.md; quoted, not measured here).
+// The aims, and the peers measured on this machine (quoted from an earlier measurement, not measured here).
 export const AIM = { enqueue: 5000, drain: 4000 };
 export const PEERS = { pgBossEnqueue: 2300, pgBossDrain: 2200 };

@@ -132,7 +132,7 @@ export function formatReport(r: BenchResult): string {
       (r.drain ? `; drain workers ${fmt(u.drain_workers!)}, postgres ${fmt(u.drain_postgres!)}` : ''),
     `per task: enqueue ${perTask('enqueue', 'gateway', r.enqueue.accepted)}` +
       (r.drain ? `; drain ${perTask('drain', 'workers', r.drain.succeeded)}` : ''),
-    `reference (DESIGN.md, not measured here): pg-boss ≈${PEERS.pgBossEnqueue}/s enqueue, ≈${PEERS.pgBossDrain}/s drain, in process`,
+    `reference (an earlier measurement, not measured here): pg-boss ≈${PEERS.pgBossEnqueue}/s enqueue, ≈${PEERS.pgBossDrain}/s drain, in process`,
     Object.keys(r.errors).length ? `request errors: ${JSON.stringify(r.errors)}` : 'request errors: none',
     r.postgres_errors.count
       ? `PostgreSQL logged ${r.postgres_errors.count} ERROR lines, first: ${r.postgres_errors.first.join(' | ')}`

@@ -35,7 +35,7 @@ export type AppDeps = {
   logger: Logger;
   maxBodyBytes: number;
   checkTarget?: TargetCheck;
-  /** 4.5 s: answers 503 before a client's 5 s budget runs out (API.md §3). */
+  /** 4.5 s: answers 503 before a client's 5 s budget runs out (docs/api.md §3). */
   deadlineMs?: number;
   /** Rate limits per key and per failing address (gateway/rate-limit.ts); absent: none. */
   limits?: GatewayLimits;

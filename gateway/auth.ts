@@ -1,7 +1,7 @@
 // API-key authentication: Bearer key → SHA-256 → api_keys row (with its team's rate limit).
 // Results are cached for CACHE_TTL_MS so a busy key costs one lookup per 2 s instead of one
 // per request; that TTL is also how long a revoked key can still be used on a gateway, and how
-// long a team's new rate limit takes to apply (API.md §2 allows 5 s for revocation).
+// long a team's new rate limit takes to apply (docs/api.md §2 allows 5 s for revocation).
 import type { Context, MiddlewareHandler } from 'hono';
 import { API_KEY_PATTERN, type RateLimit, rateLimitSchema } from '../shared/config.ts';
 import type { Sql } from '../shared/db.ts';

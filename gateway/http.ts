@@ -1,5 +1,5 @@
 // Request plumbing shared by every route: JSON bodies, zod validation to problem+json, and a
-// deadline so that a lost database answers 503 instead of hanging (API.md §3: within 5 s).
+// deadline so that a lost database answers 503 instead of hanging (docs/api.md §3: within 5 s).
 import type { Readable } from 'node:stream';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { z } from 'zod';

@@ -1,4 +1,4 @@
-// Rate limits shared by every gateway process (API.md §2), counted in PostgreSQL with
+// Rate limits shared by every gateway process (docs/api.md §2), counted in PostgreSQL with
 // rate-limiter-flexible's PostgreSQL store (table rate_limits, migration 002; no Redis):
 //  - per API key: POSTHORN_RATE_LIMIT, or the team's own limit set through the operator API;
 //    fixed windows that start with a key's first request; 429 rate_limited with Retry-After;
@@ -22,7 +22,7 @@ import { problem } from '../shared/errors.ts';
 import type { AuthEnv } from './auth.ts';
 import { clientIp, clientKey } from './client-address.ts';
 
-/** API.md §2: 20 failures within a minute. */
+/** docs/api.md §2: 20 failures within a minute. */
 export const AUTH_FAILURES = { points: 20, windowMs: 60_000 };
 const TABLE = 'rate_limits';
 

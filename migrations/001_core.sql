@@ -64,7 +64,7 @@ create index tasks_leased on tasks (lease_expires_at) where status = 'running';
 create index tasks_team_id on tasks (team_id, id desc);
 create index tasks_team_schedule on tasks (team_id, schedule_id, id desc) where schedule_id is not null;
 
--- Idempotency keys live 24 h (API.md §4); a row past expires_at is taken over by a new task.
+-- Idempotency keys live 24 h (docs/api.md §4); a row past expires_at is taken over by a new task.
 create table idempotency_keys (
   team_id       bigint not null references teams (id) on delete cascade,
   key           text not null,

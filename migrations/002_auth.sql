@@ -1,4 +1,4 @@
--- Sharing Posthorn between teams (API.md §2, §4 "Delivery"): rate-limit counters shared by
+-- Sharing Posthorn between teams (docs/api.md §2, §4 "Delivery"): rate-limit counters shared by
 -- every gateway, and each team's Standard Webhooks signing secrets.
 
 -- rate-limiter-flexible's PostgreSQL store, in exactly the shape it would create itself

@@ -1,4 +1,4 @@
--- Cron schedules (API.md §5). The task a tick creates is built from `template` (the validated
+-- Cron schedules (docs/api.md §5). The task a tick creates is built from `template` (the validated
 -- task fields), and (schedule_id, scheduled_for) is unique, so a tick becomes exactly one task
 -- whichever worker leads, across leader changes, restarts and two leaders overlapping.
 create table schedules (

@@ -1,4 +1,4 @@
-// Cron expressions through croner: 5 fields, or 6 with seconds first (API.md §5), in an IANA
+// Cron expressions through croner: 5 fields, or 6 with seconds first (docs/api.md §5), in an IANA
 // time zone. DST follows croner (Vixie cron's rules, see docs/schedules.md).
 import { Cron } from 'croner';
 

@@ -1,5 +1,5 @@
 // postgres.js pool, configured in one place. connect_timeout keeps a lost database from
-// hanging a request: the gateway must answer 503 within 5 s (API.md §3).
+// hanging a request: the gateway must answer 503 within 5 s (docs/api.md §3).
 import postgres from 'postgres';
 
 export type Sql = postgres.Sql<{}>;

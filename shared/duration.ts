@@ -1,4 +1,4 @@
-// "delay" in API.md §4: whole seconds (a number or a string of digits) or a duration made of
+// "delay" in docs/api.md §4: whole seconds (a number or a string of digits) or a duration made of
 // days, hours, minutes and seconds in that order: "90s", "5m", "1h30m", "2d".
 const DURATION_RE = /^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
 

@@ -1,5 +1,5 @@
 // One error type for everything a client is told, mapped to application/problem+json in one
-// place (gateway/app.ts onError). Codes and statuses are fixed by API.md §3.
+// place (gateway/app.ts onError). Codes and statuses are fixed by docs/api.md §3.
 export const PROBLEM_STATUS = {
   unauthorized: 401,
   forbidden: 403,

@@ -1,5 +1,5 @@
 // Task ids are UUIDv7: 48 bits of unix milliseconds then randomness, so they sort by creation
-// time (API.md §4) both as strings and as PostgreSQL's uuid type, and the gateway knows a
+// time (docs/api.md §4) both as strings and as PostgreSQL's uuid type, and the gateway knows a
 // batch's ids before the INSERT returns.
 import { randomBytes, randomFillSync } from 'node:crypto';
 

@@ -9,7 +9,7 @@ import { DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, DISPLAY_STATUSES } from './tasks.ts'
 export const MAX_DELAY_MS = 365 * 24 * 3_600_000;
 export const MAX_HEADERS = 64;
 
-// Hop-by-hop headers, and the ones the worker writes itself (API.md §4).
+// Hop-by-hop headers, and the ones the worker writes itself (docs/api.md §4).
 const RESERVED_HEADERS = new Set(['host', 'content-length', 'connection', 'transfer-encoding', 'te', 'upgrade', 'keep-alive', 'trailer']);
 const RESERVED_PREFIXES = ['proxy-', 'webhook-', 'x-posthorn-'];
 const TOKEN_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/; // RFC 9110 field-name

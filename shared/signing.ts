@@ -1,4 +1,4 @@
-// Standard Webhooks signatures (API.md §4 "Delivery"): HMAC-SHA256 over
+// Standard Webhooks signatures (docs/api.md §4 "Delivery"): HMAC-SHA256 over
 // "<webhook-id>.<webhook-timestamp>.<body>" keyed with the base64 bytes after "whsec_", sent as
 // "v1,<base64>", one per active secret, space-separated. Receivers verify with any Standard
 // Webhooks library; during a rotation they see two signatures and either secret verifies.

@@ -1,4 +1,4 @@
-// Target policy: which addresses and URLs a worker may send requests to (API.md §7).
+// Target policy: which addresses and URLs a worker may send requests to (docs/api.md §6).
 //
 // Posthorn makes HTTP requests to URLs that its users choose, so without a policy any API key
 // could reach the cloud metadata service, the database, or anything else on the worker's network

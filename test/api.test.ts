@@ -1,5 +1,5 @@
 // The public API without a worker: enqueue, batch, idempotency, read, list, cancel, replay,
-// and every refusal in API.md §4 (problem+json, nothing stored).
+// and every refusal in docs/api.md §4 (problem+json, nothing stored).
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';

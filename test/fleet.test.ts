@@ -1,7 +1,7 @@
 // The worker fleet as separate processes: two real `posthorn worker`s share one database and a
 // slow sink. SIGKILL one of them mid-flight and check the database: nothing lost, nothing stuck,
 // the dead worker's attempts recorded as lost leases and rerun under new attempt numbers, and no
-// claimed attempt ever delivered twice (API.md §4 Delivery; DESIGN.md Reliability rules).
+// claimed attempt ever delivered twice (docs/api.md §4 Delivery).
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startHarness } from './helpers/harness.ts';
 import { waitFor } from './helpers/net.ts';

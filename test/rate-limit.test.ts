@@ -1,4 +1,4 @@
-// Rate limits shared through PostgreSQL by two real gateway processes (API.md §2): a burst
+// Rate limits shared through PostgreSQL by two real gateway processes (docs/api.md §2): a burst
 // spread over both gets exactly the configured number through (within 10%), then 429
 // rate_limited with Retry-After and RateLimit-*; limits are per key and per team; a team's
 // own limit set through the operator API applies; and a brute-force run of bad keys from one

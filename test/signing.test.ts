@@ -1,4 +1,4 @@
-// Signed deliveries (API.md §4 "Delivery"): every request a worker sends carries Standard
+// Signed deliveries (docs/api.md §4 "Delivery"): every request a worker sends carries Standard
 // Webhooks headers, and the `standardwebhooks` library (an independent implementation) verifies
 // them with the team's whsec_ secret: JSON, text and empty bodies, every retry under the same
 // webhook-id, callbacks, and across a rotation (two signatures for 24 h, one after DELETE).

@@ -1,4 +1,4 @@
-// Outbound safety end to end (API.md §7): the gateway refuses literal private targets, and the
+// Outbound safety end to end (docs/api.md §6): the gateway refuses literal private targets, and the
 // worker blocks names that resolve to them at delivery, without opening a socket. Every
 // connection here could only ever go to 127.0.0.1: the test's resolver maps names there.
 import { createServer } from 'node:http';

@@ -1,4 +1,4 @@
-// Pure target-policy tests (API.md §7). No network traffic: public-looking addresses only ever
+// Pure target-policy tests (docs/api.md §6). No network traffic: public-looking addresses only ever
 // go through the policy functions here.
 import { describe, expect, it } from 'vitest';
 import { createTargetPolicy, parseAllowlist } from '../shared/targets.ts';

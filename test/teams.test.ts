@@ -1,4 +1,4 @@
-// Teams and keys over two real `posthorn gateway` processes on one database (API.md §2): the
+// Teams and keys over two real `posthorn gateway` processes on one database (docs/api.md §2): the
 // operator API, keys shown once and stored as SHA-256 only, roles, revocation reaching the
 // other gateway within 5 s, the `posthorn keys` CLI, two teams that cannot see, cancel or
 // replay each other's tasks (404, never 403), and no key, token or secret in any log line.

@@ -1,5 +1,5 @@
 // A lost database: the gateway answers 503 `unavailable` (problem+json, Retry-After) within 5 s,
-// never hangs and never answers 500 (API.md §3), whether the API key is still in the gateway's
+// never hangs and never answers 500 (docs/api.md §3), whether the API key is still in the gateway's
 // 2 s cache or has to be looked up. When PostgreSQL is back, so is the gateway.
 // This file runs its own embedded PostgreSQL: stopping the shared one would break other files.
 import { mkdtempSync, rmSync } from 'node:fs';

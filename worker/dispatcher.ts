@@ -1,5 +1,5 @@
 // The worker's HTTP dispatcher: an undici Agent whose connect step enforces the target policy
-// (shared/targets.ts, API.md §7) on the address it actually connects to.
+// (shared/targets.ts, docs/api.md §6) on the address it actually connects to.
 //
 // Checking a URL at enqueue is not enough: a name can resolve to 127.0.0.1 at delivery, and a
 // name checked by one lookup can resolve differently on the next (DNS rebinding). So here we

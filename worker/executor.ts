@@ -6,8 +6,8 @@ import { version } from '../shared/version.ts';
 import type { ClaimedTask } from './producer.ts';
 import type { Outcome } from './retry.ts';
 
-export const STORED_BODY_BYTES = 64 * 1024; // kept with the attempt (API.md §4)
-export const MAX_READ_BYTES = 10 * 1024 * 1024; // reading stops here (API.md §7)
+export const STORED_BODY_BYTES = 64 * 1024; // kept with the attempt (docs/api.md §4)
+export const MAX_READ_BYTES = 10 * 1024 * 1024; // reading stops here (docs/api.md §6)
 
 export type AttemptResult = {
   outcome: Outcome;

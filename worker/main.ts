@@ -69,7 +69,7 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
   const now = opts.now ?? Date.now;
   const policy = targetPolicyFromConfig(config, logger);
   // Every connection goes through the target policy: names are resolved once, each address
-  // checked, and the socket opened to the checked address (API.md §7).
+  // checked, and the socket opened to the checked address (docs/api.md §6).
   const dispatcher = opts.dispatcher ?? createSafeDispatcher(policy, { connections: 256, connectTimeoutMs: 10_000 });
   // Circuit breakers per (team, origin): claimed tasks pass its gate, outcomes feed it per batch.
   const breakers = createBreakerGate({ sql, logger, settings: config.circuit, dispatch: (tasks) => dispatch(tasks) });
@@ -135,7 +135,7 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
     onError: (err) => logger.error({ err }, 'claim failed'),
   });
 
-  // Attempt timeouts: one timer for all attempts in flight, not one per attempt (DESIGN.md: no
+  // Attempt timeouts: one timer for all attempts in flight, not one per attempt (no
   // per-task timers). AbortSignal.timeout + AbortSignal.any per attempt cost 10-15% of the
   // workers' CPU per task in the bench profile. Every 25 ms: a timeout fires at most 25 ms late.
   const timeouts = setInterval(() => {

@@ -1,4 +1,4 @@
-// Signs every delivery with its team's secrets (API.md §4 "Delivery"). Secrets are read from
+// Signs every delivery with its team's secrets (docs/api.md §4 "Delivery"). Secrets are read from
 // team_signing_keys through a small per-process cache: a worker delivering thousands of tasks a
 // second for a handful of teams asks the database about each team once per TTL_MS, and
 // concurrent misses share one query (all missing teams at once). A rotation or a deleted

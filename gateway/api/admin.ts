@@ -1,4 +1,4 @@
-// The operator API (API.md §2): teams, behind `Authorization: Bearer $POSTHORN_OPERATOR_TOKEN`.
+// The operator API (docs/api.md §2): teams, behind `Authorization: Bearer $POSTHORN_OPERATOR_TOKEN`.
 // Without the variable the routes do not exist (404, like any unknown path). A wrong token is
 // a failed authentication like a wrong API key: it counts against the client's address.
 import { createHash, timingSafeEqual } from 'node:crypto';

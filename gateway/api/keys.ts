@@ -1,4 +1,4 @@
-// /api/v1/keys (API.md §2, admin role): create (the key is shown this once), list without
+// /api/v1/keys (docs/api.md §2, admin role): create (the key is shown this once), list without
 // secrets, revoke. Every query names the caller's team: another team's key id is a 404.
 import { Hono } from 'hono';
 import { z } from 'zod';

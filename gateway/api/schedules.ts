@@ -1,4 +1,4 @@
-// /api/v1/schedules (API.md §5). A schedule stores its task template as validated JSON; the
+// /api/v1/schedules (docs/api.md §5). A schedule stores its task template as validated JSON; the
 // leader's scheduler turns each tick into a task (worker/maintenance/scheduler.ts).
 import { Hono } from 'hono';
 import { nextTick } from '../../shared/cron.ts';

@@ -1,4 +1,4 @@
-// /api/v1/signing-keys (API.md §4 "Delivery", admin role): the team's Standard Webhooks
+// /api/v1/signing-keys (docs/api.md §4 "Delivery", admin role): the team's Standard Webhooks
 // secrets. A rotation makes a new current secret; the old one keeps signing next to it for
 // 24 h (receivers see two signatures and switch over at leisure) or until it is deleted.
 // Workers cache secrets for 2 s (worker/signer.ts), so changes reach deliveries within that.

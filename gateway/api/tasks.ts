@@ -1,4 +1,4 @@
-// /api/v1/queue and /api/v1/tasks (API.md §4).
+// /api/v1/queue and /api/v1/tasks (docs/api.md §4).
 import { type Context, Hono } from 'hono';
 import type { Queryable, Sql } from '../../shared/db.ts';
 import { ProblemError, problem } from '../../shared/errors.ts';
