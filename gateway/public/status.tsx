@@ -31,8 +31,7 @@ function html(c: Context, title: string, body: Child, status: 200 | 404, live: b
           {body}
         </main>
         <footer class="muted">
-          <span id="zone-note">Times are UTC.</span>
-          {live ? <span id="live-note">{` This page refreshes itself every ${STATUS_REFRESH_S} s.`}</span> : null}
+          {live ? <span id="live-note">{`Hours are UTC. This page refreshes itself every ${STATUS_REFRESH_S} s.`}</span> : null}
         </footer>
       </body>
     </html>

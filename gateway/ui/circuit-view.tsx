@@ -31,7 +31,7 @@ export function StripLegend() {
   return (
     <p class="legend muted">
       History, one cell an hour, oldest left, coloured by the worst state in that hour: <span class="cell closed" /> closed{' '}
-      <span class="cell half_open" /> half open <span class="cell open" /> open. Hover a cell for its hour.
+      <span class="cell half_open" /> half open <span class="cell open" /> open. Hover a cell for its hour (UTC).
     </p>
   );
 }
