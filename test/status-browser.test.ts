@@ -131,6 +131,11 @@ describe.skipIf(!haveChromium)('status page in Chromium', () => {
     for (const p of [page, pub]) expect(await p.evaluate(() => (window as unknown as { __loaded?: boolean }).__loaded)).toBe(true);
     // This hour was open at some point: its cell stays so.
     expect(await row().locator('.cell').last().getAttribute('class')).toBe('cell open');
+    // Made private: the open public page says so on its next refresh, and stops refreshing.
+    await page.click('button:has-text("Make private")');
+    await page.waitForURL(`${base}/ui/status?done=private`);
+    await pub.waitForSelector('main:has-text("There is no status page here")', { timeout: 30_000 });
+    expect(await pub.locator('tr[data-origin]').count()).toBe(0);
     await pub.close();
   });
 });
