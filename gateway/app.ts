@@ -26,6 +26,7 @@ import { deadline, refuseBadStrings, throwIfPastDeadline } from './http.ts';
 import { methodNotAllowed } from './methods.ts';
 import { observeRequests, requestLogIds } from './observe.ts';
 import { buildOpenApi } from './openapi.ts';
+import { publicStatusRoutes } from './public/status.tsx';
 import type { GatewayLimits } from './rate-limit.ts';
 import { uiRoutes } from './ui/app.tsx';
 
@@ -185,6 +186,9 @@ export function createApp(deps: AppDeps) {
     '/ui',
     uiRoutes({ sql, batcher: deps.batcher, maxBodyBytes: deps.maxBodyBytes, checkTarget, logger, authFailed: deps.limits?.authFailed }),
   );
+
+  // A team's public status page (docs/circuits.md): no credentials, the token in the path.
+  app.route('/status', publicStatusRoutes({ sql }));
 
   if (deps.operatorToken) {
     const admin = new Hono();

@@ -516,6 +516,21 @@ export const ROUTES: RouteSpec[] = [
     body: statusPageInputSchema,
     responses: { 200: json('the public URL, or null', r.statusPageSchema) },
   },
+  {
+    id: 'publicStatusPage',
+    method: 'get',
+    path: '/status/:token',
+    tag: 'Circuits',
+    access: 'public',
+    summary: "A team's public status page (HTML)",
+    description:
+      'The page PUT /api/v1/status-page made public: origins, their breaker states and 24 hourly states, refreshed by the page itself. No paths, queries, errors or tasks.',
+    params: { token: 'the token in public_url' },
+    responses: {
+      200: { description: 'an HTML page', contentType: 'text/html' },
+      404: { description: 'an HTML page: no such token, or it was revoked', contentType: 'text/html' },
+    },
+  },
 
   // Operator API
   {

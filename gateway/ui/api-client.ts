@@ -1,12 +1,13 @@
 // The UI's actions go through the API's own routes, called in-process with the session's
-// principal instead of a Bearer key: cancel, replay, schedules, keys and signing keys then
-// obey exactly the API's rules (role checks, validation, target policy, 404 for another team's
-// ids), and a change to a route changes the UI with it. No HTTP, no serialisation beyond the
-// JSON the routes speak. A refusal arrives as the route's ProblemError, thrown.
+// principal instead of a Bearer key: cancel, replay, schedules, keys, signing keys, circuit
+// resets and the public status page then obey exactly the API's rules (role checks, validation,
+// target policy, 404 for another team's ids), and a change to a route changes the UI with it.
+// No HTTP, no serialisation beyond the JSON the routes speak. A refusal arrives as the route's ProblemError, thrown.
 import { Hono } from 'hono';
 import type { Sql } from '../../shared/db.ts';
 import { ProblemError } from '../../shared/errors.ts';
 import type { TargetCheck } from '../../shared/targets.ts';
+import { circuitRoutes } from '../api/circuits.ts';
 import { keyRoutes } from '../api/keys.ts';
 import { scheduleRoutes } from '../api/schedules.ts';
 import { signingKeyRoutes } from '../api/signing-keys.ts';
@@ -15,7 +16,12 @@ import type { AuthEnv, Principal } from '../auth.ts';
 import type { EnqueueBatcher } from '../enqueue-batcher.ts';
 
 export type ApiDeps = { sql: Sql; batcher: EnqueueBatcher; maxBodyBytes: number; checkTarget: TargetCheck };
-export type ApiCall = (principal: Principal, method: 'GET' | 'POST' | 'DELETE' | 'PATCH', path: string, body?: unknown) => Promise<any>;
+export type ApiCall = (
+  principal: Principal,
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH',
+  path: string,
+  body?: unknown,
+) => Promise<any>;
 
 export function inProcessApi(deps: ApiDeps): ApiCall {
   const api = new Hono<AuthEnv & { Bindings: { principal: Principal } }>();
@@ -27,6 +33,7 @@ export function inProcessApi(deps: ApiDeps): ApiCall {
   api.route('/', scheduleRoutes(deps));
   api.route('/', keyRoutes(deps));
   api.route('/', signingKeyRoutes(deps));
+  api.route('/', circuitRoutes(deps));
   // Rethrown: the caller gets the ProblemError (or database error) itself, not a 500 response.
   api.onError((err) => {
     throw err;

@@ -6,7 +6,6 @@ import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { HTTPException } from 'hono/http-exception';
-import { secureHeaders } from 'hono/secure-headers';
 import { isUnavailableError, ProblemError, problem } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { deadline } from '../http.ts';
@@ -15,6 +14,7 @@ import { assetByName } from './assets.ts';
 import { atLeast, ErrorBox, page } from './components.tsx';
 import type { UiDeps, UiEnv } from './env.ts';
 import { formFields, needs } from './forms.ts';
+import { pageHeaders } from './headers.ts';
 import { LoginPage } from './pages/login.tsx';
 import { PAGES } from './pages.ts';
 import {
@@ -57,26 +57,7 @@ export function uiRoutes(deps: UiAppDeps) {
   const ui = new Hono<UiEnv>();
   const pageDeps: UiDeps = { sql, api: inProcessApi(deps), now: deps.now ?? Date.now };
 
-  ui.use(
-    '*',
-    secureHeaders({
-      contentSecurityPolicy: {
-        defaultSrc: ["'self'"],
-        scriptSrc: ["'self'"],
-        styleSrc: ["'self'"],
-        imgSrc: ["'self'", 'data:'],
-        connectSrc: ["'self'"],
-        formAction: ["'self'"],
-        frameAncestors: ["'none'"],
-        baseUri: ["'none'"],
-        objectSrc: ["'none'"],
-      },
-      xFrameOptions: 'DENY',
-      referrerPolicy: 'same-origin',
-      // HSTS is the TLS terminator's decision (docs/deploy.md), not the gateway's.
-      strictTransportSecurity: false,
-    }),
-  );
+  ui.use('*', pageHeaders());
 
   ui.get('/assets/:name', (c) => {
     const a = assetByName(c.req.param('name'));

@@ -43,6 +43,10 @@ const BADGES: Record<string, [string, string]> = {
   canceled: ['⊘', 'off'],
   paused: ['‖', 'off'],
   revoked: ['⊘', 'off'],
+  // Circuit breakers (the status page).
+  closed: ['✓', 'good'],
+  half_open: ['◐', 'warn'],
+  open: ['✕', 'bad'],
 };
 
 export function Badge({ status }: { status: string }) {
@@ -152,7 +156,11 @@ export function Pager({
   );
 }
 
-export function Layout(props: { c: Context<UiEnv>; title: string; live?: boolean; children?: Child }) {
+/** `live`: refresh the page's main part every 5 s (true) or every that many seconds (ui.js). */
+export type Live = boolean | number | undefined;
+const liveSeconds = (live: Live) => (live === true ? 5 : live || undefined);
+
+export function Layout(props: { c: Context<UiEnv>; title: string; live?: Live; children?: Child }) {
   const { c } = props;
   const session = c.get('session');
   const here = c.req.path;
@@ -185,13 +193,13 @@ export function Layout(props: { c: Context<UiEnv>; title: string; live?: boolean
             </button>
           </form>
         </header>
-        <main id="main" data-live={props.live ? '5' : undefined}>
+        <main id="main" data-live={liveSeconds(props.live)?.toString()}>
           <Notice c={c} />
           {props.children}
         </main>
         <footer class="muted">
           <span id="zone-note">Times are UTC.</span>
-          {props.live ? <span id="live-note"> This page refreshes itself every 5 s.</span> : null}
+          {props.live ? <span id="live-note">{` This page refreshes itself every ${liveSeconds(props.live)} s.`}</span> : null}
         </footer>
       </body>
     </html>
@@ -199,7 +207,7 @@ export function Layout(props: { c: Context<UiEnv>; title: string; live?: boolean
 }
 
 /** A whole page, with the doctype JSX cannot write. */
-export function page(c: Context<UiEnv>, title: string, body: Child, opts: { live?: boolean; status?: number } = {}) {
+export function page(c: Context<UiEnv>, title: string, body: Child, opts: { live?: Live; status?: number } = {}) {
   const html = (
     <Layout c={c} title={title} live={opts.live}>
       {body}

@@ -7,6 +7,7 @@ import type { UiPage } from './env.ts';
 import { deadLettersPage } from './pages/dead-letters.tsx';
 import { keysPage } from './pages/keys.tsx';
 import { schedulesPage } from './pages/schedules.tsx';
+import { statusPage } from './pages/status.tsx';
 import { tasksPage } from './pages/tasks.tsx';
 
-export const PAGES: UiPage[] = [tasksPage, deadLettersPage, schedulesPage, keysPage];
+export const PAGES: UiPage[] = [tasksPage, deadLettersPage, schedulesPage, statusPage, keysPage];

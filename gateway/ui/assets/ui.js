@@ -62,7 +62,8 @@
     } catch {
       return true; // offline for a moment: try again next time
     }
-    if (res.redirected || !res.ok) {
+    // A 404 is news too (a revoked public status page, a deleted task): show it and stop.
+    if (res.redirected || (!res.ok && res.status !== 404)) {
       if (new URL(res.url).pathname === '/ui/login') location.reload();
       return true;
     }
