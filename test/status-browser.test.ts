@@ -1,38 +1,28 @@
-// The status page in a real browser (Debian's Chromium via playwright-core, launched as in
-// test/ui-browser.test.ts): an in-process worker with low breaker thresholds delivers to a
-// switchable target; the page, loaded once, shows its origin go closed → open → closed
-// without a reload. Skipped without /usr/bin/chromium. POSTHORN_SCREENSHOTS_DIR=docs/screenshots
-// saves status.png and status-public.png for docs/circuits.md and docs/ui.md.
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+// The status page in a real browser (Debian's Chromium via playwright-core, test/helpers/browser.ts):
+// an in-process worker with low breaker thresholds delivers to a switchable target; the page,
+// loaded once, shows its origin go closed → open → closed without a reload. Skipped without
+// /usr/bin/chromium. POSTHORN_SCREENSHOTS_DIR=docs/screenshots saves status.png and
+// status-public.png for docs/circuits.md and docs/ui.md.
 import path from 'node:path';
-import { type ServerType, serve } from '@hono/node-server';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromiumOrSkip, launchBrowser, screenshot, serveOnPort } from './helpers/browser.ts';
 import { startHarness } from './helpers/harness.ts';
 import { startSink } from './helpers/sink.ts';
 import { startTarget } from './helpers/target.ts';
 
-const CHROMIUM = process.env.POSTHORN_TEST_CHROMIUM || '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) console.warn(`test/status-browser.test.ts skipped: no Chromium at ${CHROMIUM} (apt-get install chromium).`);
+const haveChromium = chromiumOrSkip('test/status-browser.test.ts');
 const shots = process.env.POSTHORN_SCREENSHOTS_DIR;
 
 let h: Awaited<ReturnType<typeof startHarness>>;
 let target: Awaited<ReturnType<typeof startTarget>>;
 let healthy: Awaited<ReturnType<typeof startSink>>;
-let server: ServerType;
+let server: Awaited<ReturnType<typeof serveOnPort>>;
 let base: string;
-let profile: string;
-let browser: BrowserContext;
+let browser: Awaited<ReturnType<typeof launchBrowser>>;
 let page: Page;
 
-async function shot(name: string) {
-  if (!shots) return;
-  mkdirSync(shots, { recursive: true });
-  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
-}
+const shot = (name: string) => screenshot(page, name);
 
 const failingTasks = (n: number, p: string) =>
   Array.from({ length: n }, (_, i) => ({
@@ -48,34 +38,14 @@ describe.skipIf(!haveChromium)('status page in Chromium', () => {
     });
     target = await startTarget({ mode: 'healthy' });
     healthy = await startSink(() => ({ status: 200, body: 'ok' }));
-    server = serve({ fetch: h.app.fetch, port: 0, hostname: '127.0.0.1' });
-    await new Promise<void>((ok) => server.once('listening', ok));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    profile = mkdtempSync(path.join(tmpdir(), 'posthorn-chromium-'));
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      viewport: { width: 1280, height: 800 },
-      timezoneId: 'Europe/Oslo',
-      locale: 'en-GB',
-    });
-    page = browser.pages()[0] ?? (await browser.newPage());
-    page.setDefaultTimeout(20_000);
+    server = await serveOnPort(h.app.fetch);
+    base = server.base;
+    browser = await launchBrowser();
+    page = browser.page;
   });
   afterAll(async () => {
     await browser?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
-    await new Promise<void>((ok) => (server ? server.close(() => ok()) : ok()));
+    await server?.close();
     await h?.close();
     await target?.close();
     await healthy?.close();
@@ -98,7 +68,7 @@ describe.skipIf(!haveChromium)('status page in Chromium', () => {
     await page.click('button:has-text("Make public")');
     await page.waitForURL(`${base}/ui/status?done=public`);
     const href = (await page.locator('.public-page a').getAttribute('href'))!;
-    const pub = await browser.newPage();
+    const pub = await browser.context.newPage();
     await pub.setViewportSize({ width: 1000, height: 400 });
     await pub.goto(`${base}${href}`);
     expect(await pub.locator(`tr[data-origin="${target.origin}"] .badge`).innerText()).toContain('closed');

@@ -2,33 +2,20 @@
 // real port, an in-process worker delivering to a target on 127.0.0.1 that fails, then
 // succeeds. Without /usr/bin/chromium the file is skipped and says so (.ci/run installs it).
 // POSTHORN_SCREENSHOTS_DIR=docs/screenshots also saves the screenshots used by docs/ui.md.
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { type ServerType, serve } from '@hono/node-server';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromiumOrSkip, launchBrowser, screenshot, serveOnPort } from './helpers/browser.ts';
 import { startHarness } from './helpers/harness.ts';
 import { waitFor } from './helpers/net.ts';
 import { startSink } from './helpers/sink.ts';
 
-// Debian's path; POSTHORN_TEST_CHROMIUM points elsewhere (or at nothing, to see the skip).
-const CHROMIUM = process.env.POSTHORN_TEST_CHROMIUM || '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) {
-  console.warn(
-    `test/ui-browser.test.ts skipped: no Chromium at ${CHROMIUM}. Install Debian's (apt-get install chromium, as .ci/run does) to run the web UI's browser tests.`,
-  );
-}
-const shots = process.env.POSTHORN_SCREENSHOTS_DIR;
+const haveChromium = chromiumOrSkip('test/ui-browser.test.ts');
 
 let h: Awaited<ReturnType<typeof startHarness>>;
 let sink: Awaited<ReturnType<typeof startSink>>;
-let server: ServerType;
+let server: Awaited<ReturnType<typeof serveOnPort>>;
 let base: string;
-let profile: string;
-let browser: BrowserContext;
+let browser: Awaited<ReturnType<typeof launchBrowser>>;
 let page: Page;
 
 /** Fails the first two calls of each /flaky path, and the first of each /once path, with 503; then 200. */
@@ -37,13 +24,7 @@ const behaviour = (req: { path: string }, nth: number) =>
     ? { status: 503, headers: { 'content-type': 'text/plain' }, body: 'upstream busy, try later' }
     : { status: 200, headers: { 'content-type': 'application/json' }, body: '{"ok":true}' };
 
-async function shot(name: string, width = 1280) {
-  if (!shots) return;
-  mkdirSync(shots, { recursive: true });
-  await page.setViewportSize({ width, height: width < 600 ? 844 : 800 });
-  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: width >= 600 });
-  await page.setViewportSize({ width: 1280, height: 800 });
-}
+const shot = (name: string, width?: number) => screenshot(page, name, width);
 
 async function signIn(key: string) {
   await page.goto(`${base}/ui/tasks`);
@@ -59,34 +40,14 @@ describe.skipIf(!haveChromium)('web UI in Chromium', () => {
   beforeAll(async () => {
     h = await startHarness({ worker: { workerConcurrency: 8, metricsPort: 0 } });
     sink = await startSink(behaviour);
-    server = serve({ fetch: h.app.fetch, port: 0, hostname: '127.0.0.1' });
-    await new Promise<void>((ok) => server.once('listening', ok));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    profile = mkdtempSync(path.join(tmpdir(), 'posthorn-chromium-'));
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      viewport: { width: 1280, height: 800 },
-      timezoneId: 'Europe/Oslo',
-      locale: 'en-GB',
-    });
-    page = browser.pages()[0] ?? (await browser.newPage());
-    page.setDefaultTimeout(20_000);
+    server = await serveOnPort(h.app.fetch);
+    base = server.base;
+    browser = await launchBrowser();
+    page = browser.page;
   });
   afterAll(async () => {
     await browser?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
-    await new Promise<void>((ok) => (server ? server.close(() => ok()) : ok()));
+    await server?.close();
     await h?.close();
     await sink?.close();
   });
