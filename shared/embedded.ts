@@ -40,8 +40,11 @@ export type EmbeddedDb = {
 };
 
 const READY = 'database system is ready to accept connections';
-// Room for 2 workers + gateways + tests; fsync stays on: this is the real data store.
-const SERVER_FLAGS = ['-c', 'max_connections=300', '-c', 'shared_buffers=256MB'];
+// Room for 2 workers + gateways + tests; fsync stays on: this is the real data store. No Unix
+// socket: every client connects over TCP to 127.0.0.1, and a server killed with SIGKILL leaves
+// its socket's lock file (/tmp/.s.PGSQL.<port>.lock) behind, which made the next start fail
+// with 'lock file ... already exists' until someone deleted it by hand.
+const SERVER_FLAGS = ['-c', 'max_connections=300', '-c', 'shared_buffers=256MB', '-c', 'unix_socket_directories='];
 // The readiness line above and the errors we quote are matched in English.
 const ENV = { ...process.env, LC_MESSAGES: 'C' };
 const asUser = (user: ServerUser | null) => (user ? { uid: user.uid, gid: user.gid } : {});

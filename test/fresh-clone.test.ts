@@ -74,13 +74,13 @@ async function exitOf(r: Run, timeoutMs = 45_000) {
 /** The real directory of the cluster of the clone's default data dir. */
 const clusterDir = () => realpathSync(path.join(clone, '.data', 'pg'));
 
-/** Processes working in the checkout (npm, the supervisor, gateway, workers), from /proc. */
-function nodeLeft(): number[] {
+/** Processes whose working directory is `dir`, from /proc. */
+function workingIn(dir: string): number[] {
   const out: number[] = [];
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
     try {
-      if (readlinkSync(`/proc/${d}/cwd`) === clone) out.push(Number(d));
+      if (readlinkSync(`/proc/${d}/cwd`) === dir) out.push(Number(d));
     } catch {
       /* gone, or not ours to see */
     }
@@ -88,8 +88,20 @@ function nodeLeft(): number[] {
   return out;
 }
 
-/** Every process of this checkout: those working in it, and its PostgreSQL. */
-const leftovers = () => [...new Set([...nodeLeft(), ...(existsSync(path.join(clone, '.data', 'pg')) ? pgrepF(clusterDir()) : [])])];
+/** Processes working in the checkout (npm, the supervisor, gateway, workers). */
+const nodeLeft = () => workingIn(clone);
+
+/**
+ * Every process of this checkout: those working in it, and its PostgreSQL. A SIGKILLed
+ * postmaster's children (checkpointer, walwriter, ...) outlive it for a moment; their command
+ * lines do not name the cluster, but they work in it. A start made while they still hold the old
+ * shared memory is not the case under test, so wait for them too.
+ */
+const leftovers = () => {
+  if (!existsSync(path.join(clone, '.data', 'pg'))) return nodeLeft();
+  const cluster = clusterDir();
+  return [...new Set([...nodeLeft(), ...pgrepF(cluster), ...workingIn(cluster)])];
+};
 
 async function noneLeft() {
   await waitFor(() => leftovers().length === 0, { timeoutMs: 15_000, what: `no processes left (${leftovers().join(', ')})` });
