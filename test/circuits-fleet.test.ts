@@ -9,7 +9,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { seedTeam } from './helpers/db.ts';
 import { startHarness } from './helpers/harness.ts';
 import { waitFor } from './helpers/net.ts';
-import { killAll, type Proc, spawnPosthorn } from './helpers/proc.ts';
+import { killAll, type Proc, spawnPosthorn, testWorkerEnv } from './helpers/proc.ts';
 import { type Mode, startTarget } from './helpers/target.ts';
 
 type Harness = Awaited<ReturnType<typeof startHarness>>;
@@ -32,18 +32,11 @@ const VIEW_SLACK_MS = 1500;
 async function spawnWorker(databaseUrl: string): Promise<Proc> {
   const w = spawnPosthorn(
     ['worker'],
-    {
-      ...process.env,
-      DATABASE_URL: databaseUrl,
-      POSTHORN_LEASE_MS: '2000',
-      POSTHORN_POLL_INTERVAL_MS: '100',
-      POSTHORN_ALLOW_PRIVATE_TARGETS: 'true',
-      POSTHORN_LOG_LEVEL: 'warn',
+    testWorkerEnv(databaseUrl, {
       POSTHORN_WORKER_CONCURRENCY: '32',
-      POSTHORN_METRICS_PORT: '0',
       POSTHORN_CIRCUIT_OPEN_MS: String(OPEN_MS),
       POSTHORN_CIRCUIT_MAX_OPEN_MS: String(MAX_OPEN_MS),
-    } as Record<string, string>,
+    }),
     { ipc: true },
   );
   await w.ready;

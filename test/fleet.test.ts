@@ -5,7 +5,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startHarness } from './helpers/harness.ts';
 import { waitFor } from './helpers/net.ts';
-import { killAll, type Proc, spawnPosthorn } from './helpers/proc.ts';
+import { killAll, type Proc, spawnPosthorn, testWorkerEnv } from './helpers/proc.ts';
 import { type Received, startSink } from './helpers/sink.ts';
 
 const LEASE_MS = 2000;
@@ -22,16 +22,7 @@ afterAll(killAll);
 async function spawnWorker(databaseUrl: string, leaseMs = LEASE_MS): Promise<Proc> {
   const w = spawnPosthorn(
     ['worker'],
-    {
-      ...process.env,
-      DATABASE_URL: databaseUrl,
-      POSTHORN_LEASE_MS: String(leaseMs),
-      POSTHORN_POLL_INTERVAL_MS: '100',
-      POSTHORN_ALLOW_PRIVATE_TARGETS: 'true',
-      POSTHORN_LOG_LEVEL: 'warn',
-      POSTHORN_WORKER_CONCURRENCY: '64',
-      POSTHORN_METRICS_PORT: '0',
-    } as Record<string, string>,
+    testWorkerEnv(databaseUrl, { POSTHORN_LEASE_MS: String(leaseMs), POSTHORN_WORKER_CONCURRENCY: '64' }),
     { ipc: true },
   );
   await w.ready;

@@ -6,7 +6,7 @@ import { afterAll, afterEach, expect, it } from 'vitest';
 import { startHarness } from './helpers/harness.ts';
 import { waitFor } from './helpers/net.ts';
 import { testNotifier } from './helpers/notify.ts';
-import { killAll, spawnPosthorn } from './helpers/proc.ts';
+import { killAll, spawnPosthorn, testWorkerEnv } from './helpers/proc.ts';
 import { startSink } from './helpers/sink.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -19,17 +19,11 @@ afterAll(killAll);
 function spawnWorker(databaseUrl: string, notifyIntervalMs: number) {
   return spawnPosthorn(
     ['worker'],
-    {
-      ...process.env,
-      DATABASE_URL: databaseUrl,
-      POSTHORN_LEASE_MS: '2000',
-      POSTHORN_POLL_INTERVAL_MS: '100',
-      POSTHORN_ALLOW_PRIVATE_TARGETS: 'true',
+    testWorkerEnv(databaseUrl, {
       POSTHORN_LOG_LEVEL: 'info',
-      POSTHORN_METRICS_PORT: '0',
       POSTHORN_NOTIFY_INTERVAL_MS: String(notifyIntervalMs),
       POSTHORN_PUBLIC_URL: 'https://posthorn.example.com',
-    } as Record<string, string>,
+    }),
     { ipc: true },
   );
 }

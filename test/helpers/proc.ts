@@ -33,6 +33,23 @@ export function baseEnv(...drop: string[]): Record<string, string> {
 }
 
 /** `detached`: in a process group of its own, so a test can signal the whole group as a terminal's Ctrl-C does. */
+/**
+ * The environment of a test's worker process: its database, a 2 s lease, a 100 ms poll, local
+ * targets allowed (sinks live on 127.0.0.1), any free metrics port, warnings only; `extra` wins.
+ */
+export function testWorkerEnv(databaseUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    ...baseEnv(),
+    DATABASE_URL: databaseUrl,
+    POSTHORN_LEASE_MS: '2000',
+    POSTHORN_POLL_INTERVAL_MS: '100',
+    POSTHORN_ALLOW_PRIVATE_TARGETS: 'true',
+    POSTHORN_LOG_LEVEL: 'warn',
+    POSTHORN_METRICS_PORT: '0',
+    ...extra,
+  };
+}
+
 export function spawnPosthorn(args: string[], env: Record<string, string>, opts: { ipc?: boolean; detached?: boolean } = {}): Proc {
   const proc = spawn(process.execPath, [POSTHORN_BIN, ...args], {
     cwd: REPO_ROOT,
