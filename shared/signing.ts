@@ -12,12 +12,12 @@ export function secretBytes(secret: string): Buffer {
 }
 
 /** "v1,<base64 HMAC>" for one secret. `body` is exactly what is sent ('' when nothing is). */
-export function signature(key: Buffer, id: string, timestamp: number, body: string): string {
+export function signature(key: Buffer, id: string, timestamp: number, body: string | Buffer): string {
   return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.`).update(body).digest('base64')}`;
 }
 
 /** The three webhook-* headers for one delivery, signed by every key given (current first). */
-export function webhookHeaders(keys: Buffer[], id: string, timestamp: number, body: string): Record<string, string> {
+export function webhookHeaders(keys: Buffer[], id: string, timestamp: number, body: string | Buffer): Record<string, string> {
   return {
     'webhook-id': id,
     'webhook-timestamp': String(timestamp),

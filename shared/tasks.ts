@@ -100,6 +100,8 @@ export type NewTask = {
   headers: Record<string, string>;
   body: string | null;
   body_is_json: boolean;
+  /** 'base64': `body` holds bytes that are not text (a forwarded webhook, gateway/inbound.ts). */
+  body_encoding?: 'base64' | null;
   run_at: string | null; // absolute (ISO); null = now + delay_ms on the database clock
   delay_ms: number;
   max_retries: number;
@@ -222,12 +224,12 @@ export const insertTaskRows = fixedFragment(
   (sql) => sql`
   insert into tasks (id, team_id, status, url, method, headers, body, body_is_json, run_at,
     max_retries, min_backoff_ms, max_backoff_ms, timeout_ms, queue, label, callback_url,
-    failure_callback_url, idempotency_key, parent_id, schedule_id, scheduled_for, traceparent, notify)
+    failure_callback_url, idempotency_key, parent_id, schedule_id, scheduled_for, traceparent, notify, body_encoding)
   select r.id, r.team_id, 'pending', r.url, r.method, r.headers, r.body, r.body_is_json,
     greatest(coalesce(r.run_at, now() + r.delay_ms * interval '1 millisecond'), now()),
     r.max_retries, r.min_backoff_ms, r.max_backoff_ms, r.timeout_ms, r.queue, r.label, r.callback_url,
     r.failure_callback_url, r.idempotency_key, r.parent_id, r.schedule_id, r.scheduled_for, r.traceparent,
-    coalesce(r.notify, true)
+    coalesce(r.notify, true), r.body_encoding
   from new_tasks as r
   -- A cron tick is one task, however many leaders try (tasks_schedule_tick).
   on conflict (schedule_id, scheduled_for) where schedule_id is not null and scheduled_for is not null do nothing
@@ -246,7 +248,7 @@ export async function insertTasks(sql: Queryable, tasks: NewTask[]): Promise<Map
         run_at timestamptz, delay_ms bigint, max_retries int, min_backoff_ms int, max_backoff_ms int,
         timeout_ms int, queue text, label text, callback_url text, failure_callback_url text,
         idempotency_key text, parent_id uuid, schedule_id uuid, scheduled_for timestamptz, traceparent text,
-        notify boolean)
+        notify boolean, body_encoding text)
     ), ins as (${insertTaskRows(sql)}), wake as (
       ${notifyWorkers(sql)} from ins where run_at <= now() limit 1
     )

@@ -57,6 +57,12 @@ export function outgoingHeaders(task: ClaimedTask, traceparent = childTraceparen
   return h;
 }
 
+/** The bytes a task sends: its stored text, or the bytes of a base64 body (body_encoding). */
+export function sentBody(task: Pick<ClaimedTask, 'body' | 'body_encoding'>): string | Buffer | null {
+  if (task.body === null) return null;
+  return task.body_encoding === 'base64' ? Buffer.from(task.body, 'base64') : task.body;
+}
+
 /** Stored text where the bytes are UTF-8 without NUL (PostgreSQL text cannot hold NUL), else base64. */
 export function encodeStoredBody(buf: Buffer): { body: string; encoding: 'base64' | null } {
   try {
@@ -106,7 +112,7 @@ async function send(task: ClaimedTask, deps: ExecutorDeps, signal: AbortSignal, 
     const res = await request(task.url, {
       method: task.method as Dispatcher.HttpMethod,
       headers,
-      body: task.body ?? undefined,
+      body: sentBody(task) ?? undefined,
       dispatcher: deps.dispatcher,
       signal,
       headersTimeout: task.timeout_ms,

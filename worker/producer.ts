@@ -17,6 +17,7 @@ export type ClaimedTask = Pick<
   | 'headers'
   | 'body'
   | 'body_is_json'
+  | 'body_encoding'
   | 'max_retries'
   | 'min_backoff_ms'
   | 'max_backoff_ms'
@@ -47,7 +48,7 @@ export async function claimTasks(sql: Queryable, o: { workerId: string; limit: n
     update tasks t set status = 'running', attempts = t.attempts + 1, started_at = now(),
       lease_token = ${token}, lease_expires_at = now() + ${o.leaseMs} * interval '1 millisecond', locked_by = ${o.workerId}
     from c where t.id = c.id
-    returning t.id, t.team_id::text, t.url, t.method, t.headers, t.body, t.body_is_json, t.attempts, t.retry_base,
+    returning t.id, t.team_id::text, t.url, t.method, t.headers, t.body, t.body_is_json, t.body_encoding, t.attempts, t.retry_base,
       t.max_retries, t.min_backoff_ms, t.max_backoff_ms, t.timeout_ms, t.lease_token, t.traceparent, t.schedule_id, t.run_at`;
   return rows;
 }

@@ -6,6 +6,7 @@
 import type { Sql } from '../shared/db.ts';
 import { secretBytes, webhookHeaders } from '../shared/signing.ts';
 import { createTtlCache } from '../shared/ttl-cache.ts';
+import { sentBody } from './executor.ts';
 import type { ClaimedTask } from './producer.ts';
 
 export const TTL_MS = 2000;
@@ -79,7 +80,7 @@ export function createSigner(sql: Sql, opts: SignerOptions = {}) {
   /** ExecutorDeps.sign: adds webhook-id, webhook-timestamp and webhook-signature. */
   async function sign(task: ClaimedTask, headers: Record<string, string>) {
     const keys = await keysFor(task.team_id);
-    Object.assign(headers, webhookHeaders(keys, task.id, Math.floor(now() / 1000), task.body ?? ''));
+    Object.assign(headers, webhookHeaders(keys, task.id, Math.floor(now() / 1000), sentBody(task) ?? ''));
   }
 
   return { sign, keysFor };

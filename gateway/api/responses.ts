@@ -59,6 +59,10 @@ export const taskSchema = z.object({
   method: z.enum(METHODS),
   headers: z.record(z.string(), z.string()),
   body: z.unknown().meta({ description: 'the string or JSON value sent; null for none' }),
+  body_encoding: z
+    .literal('base64')
+    .optional()
+    .meta({ description: 'present only for a binary body (a forwarded webhook), given in base64' }),
   run_at: timestamp,
   retry: z.object({ max_retries: int, min_backoff_ms: int, max_backoff_ms: int }),
   timeout_ms: int,

@@ -89,6 +89,8 @@ export function taskView(t: TaskRow, now = Date.now()) {
     method: t.method,
     headers: t.headers,
     body: t.body === null ? null : t.body_is_json ? JSON.parse(t.body) : t.body,
+    // A forwarded webhook's binary body (gateway/inbound.ts) shows as base64, and says so.
+    ...(t.body_encoding ? { body_encoding: t.body_encoding } : {}),
     run_at: iso(t.run_at),
     retry: { max_retries: t.max_retries, min_backoff_ms: t.min_backoff_ms, max_backoff_ms: t.max_backoff_ms },
     timeout_ms: t.timeout_ms,
