@@ -14,18 +14,23 @@ import { withTimeout } from '../shared/timeout.ts';
 import { adminRoutes } from './api/admin.ts';
 import { channelRoutes } from './api/channels.ts';
 import { circuitRoutes } from './api/circuits.ts';
+import { endpointRoutes } from './api/endpoints.ts';
 import { keyRoutes } from './api/keys.ts';
+import { monitorRoutes } from './api/monitors.ts';
 import { scheduleRoutes } from './api/schedules.ts';
 import { signingKeyRoutes } from './api/signing-keys.ts';
+import { syncRoutes } from './api/sync.ts';
 import { taskRoutes } from './api/tasks.ts';
 import { type AuthEnv, authenticate, requireRole } from './auth.ts';
 import { clientIp } from './client-address.ts';
 import { docsPage } from './docs-page.ts';
 import type { EnqueueBatcher } from './enqueue-batcher.ts';
 import { deadline, refuseBadStrings, throwIfPastDeadline } from './http.ts';
+import { createInboundWriter, type InboundWriter, inboundRoutes } from './inbound.ts';
 import { methodNotAllowed } from './methods.ts';
 import { observeRequests, requestLogIds } from './observe.ts';
 import { buildOpenApi } from './openapi.ts';
+import { pingRoutes } from './ping.ts';
 import { publicStatusRoutes } from './public/status.tsx';
 import type { GatewayLimits } from './rate-limit.ts';
 import { uiRoutes } from './ui/app.tsx';
@@ -46,6 +51,8 @@ export type AppDeps = {
   bodyTimeoutMs?: number;
   /** POSTHORN_TRUSTED_PROXIES: whose X-Forwarded-For names the client in logs. */
   trustedProxies?: TrustedProxies;
+  /** Writes /in/<slug> events in groups (gateway/inbound.ts); absent: the app makes its own. */
+  inboundWriter?: InboundWriter;
 };
 
 // A batch of up to 1000 tasks may be larger than one task: its request may be 10 bodies big.
@@ -180,12 +187,30 @@ export function createApp(deps: AppDeps) {
   api.route('/', signingKeyRoutes({ sql }));
   api.route('/', channelRoutes({ sql, checkTarget }));
   api.route('/', circuitRoutes({ sql }));
+  api.route('/', endpointRoutes({ sql, checkTarget }));
+  api.route('/', monitorRoutes({ sql }));
+  api.route('/', syncRoutes({ sql, maxBodyBytes: deps.maxBodyBytes, checkTarget }));
   app.route('/api/v1', api);
   // The web UI (docs/ui.md): sessions instead of Bearer keys, the same routes underneath.
   app.route(
     '/ui',
     uiRoutes({ sql, batcher: deps.batcher, maxBodyBytes: deps.maxBodyBytes, checkTarget, logger, authFailed: deps.limits?.authFailed }),
   );
+
+  // Inbound endpoints and heartbeat pings (docs/endpoints.md, docs/monitors.md): no API key;
+  // the slug or token in the path is the credential.
+  app.route(
+    '/in',
+    inboundRoutes({
+      sql,
+      writer: deps.inboundWriter ?? createInboundWriter(sql),
+      maxBodyBytes: deps.maxBodyBytes,
+      deadlineMs: deps.deadlineMs,
+      bodyTimeoutMs: deps.bodyTimeoutMs,
+      limit: deps.limits?.perEndpoint,
+    }),
+  );
+  app.route('/ping', pingRoutes({ sql, deadlineMs: deps.deadlineMs }));
 
   // A team's public status page (docs/circuits.md): no credentials, the token in the path.
   app.route('/status', publicStatusRoutes({ sql }));

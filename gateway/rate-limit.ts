@@ -138,7 +138,13 @@ export type GatewayLimits = ReturnType<typeof createGatewayLimits>;
  * `defaultLimit` null = no per-key limit unless a team has its own. `sql` should be a pool of
  * its own (a few connections) so that limiter queries never queue behind enqueue INSERTs.
  */
-export function createGatewayLimits(o: { sql: Sql; defaultLimit: RateLimit | null; trustedProxies?: TrustedProxies }) {
+export function createGatewayLimits(o: {
+  sql: Sql;
+  defaultLimit: RateLimit | null;
+  trustedProxies?: TrustedProxies;
+  /** POSTHORN_INBOUND_RATE_LIMIT: requests per inbound endpoint (/in/<slug>); null = none. */
+  inboundLimit?: RateLimit | null;
+}) {
   const perLimit = new Map<string, (key: string) => Promise<Verdict>>();
   const failures = limiter(o.sql, 'authfail', AUTH_FAILURES.points, AUTH_FAILURES.windowMs, true);
 
@@ -173,5 +179,18 @@ export function createGatewayLimits(o: { sql: Sql; defaultLimit: RateLimit | nul
     if (!ok) throw rateLimited(res.msBeforeNext, (s) => `too many failed authentications from this address; try again in ${s} s`);
   }
 
-  return { perKey, authFailed };
+  /** Per inbound endpoint (gateway/inbound.ts): counts a request to /in/<slug>, or throws 429. */
+  async function perEndpoint(endpointId: string) {
+    const limit = o.inboundLimit;
+    if (!limit) return;
+    const verdict = await limiterFor(limit)(`in:${endpointId}`);
+    if (!verdict.ok)
+      throw rateLimited(
+        verdict.msBeforeNext,
+        (s) => `this endpoint takes ${limit.raw} requests; try again in ${s} s`,
+        limitHeaders(limit.points, verdict),
+      );
+  }
+
+  return { perKey, authFailed, perEndpoint };
 }

@@ -9,6 +9,7 @@ import { targetPolicyFromConfig } from '../shared/targets.ts';
 import { initTelemetry, shutdownTelemetry } from '../shared/telemetry.ts';
 import { createApp } from './app.ts';
 import { createEnqueueBatcher } from './enqueue-batcher.ts';
+import { createInboundWriter } from './inbound.ts';
 import { createGatewayLimits } from './rate-limit.ts';
 
 /** opts: for tests that watch a real gateway in process (its log lines, a short body timeout). */
@@ -21,7 +22,13 @@ export async function startGateway(config: Config & { databaseUrl: string }, opt
   // The rate limiter's own few connections: its one UPSERT per request must not wait behind
   // enqueue INSERTs in the main pool (4: enough for ≈10k upserts/s on this machine).
   const limiterSql = createSql(config.databaseUrl, { max: 4, name: 'posthorn-ratelimit' });
-  const limits = createGatewayLimits({ sql: limiterSql, defaultLimit: config.rateLimit, trustedProxies: config.trustedProxies });
+  const limits = createGatewayLimits({
+    sql: limiterSql,
+    defaultLimit: config.rateLimit,
+    trustedProxies: config.trustedProxies,
+    inboundLimit: config.inboundRateLimit,
+  });
+  const inboundWriter = createInboundWriter(sql);
   const app = createApp({
     sql,
     batcher,
@@ -32,6 +39,7 @@ export async function startGateway(config: Config & { databaseUrl: string }, opt
     operatorToken: config.operatorToken,
     trustedProxies: config.trustedProxies,
     bodyTimeoutMs: opts.bodyTimeoutMs,
+    inboundWriter,
   });
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
   await new Promise<void>((resolve, reject) => {
@@ -47,6 +55,7 @@ export async function startGateway(config: Config & { databaseUrl: string }, opt
     // Stop accepting, let requests in flight finish (their rows commit), then close the pool.
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await batcher.drain();
+    await inboundWriter.drain();
     await sql.end({ timeout: 5 });
     await limiterSql.end({ timeout: 5 });
     await shutdownTelemetry(); // exports the spans still buffered

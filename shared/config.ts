@@ -99,6 +99,12 @@ const envSchema = z.object({
     .transform(() => null)
     .or(rateLimitSchema)
     .prefault('500/1s'),
+  // Requests per inbound endpoint (/in/<slug>, docs/endpoints.md), shared by all gateways; "off": none.
+  POSTHORN_INBOUND_RATE_LIMIT: z
+    .literal('off')
+    .transform(() => null)
+    .or(rateLimitSchema)
+    .prefault('100/1s'),
   POSTHORN_MAX_BODY_BYTES: int(1024, 64 * 1024 * 1024).default(1_048_576),
   POSTHORN_LEASE_MS: int(500, 24 * 3_600_000).default(30_000),
   POSTHORN_POLL_INTERVAL_MS: int(10, 60_000).default(1000),
@@ -169,6 +175,7 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
     allowPrivateTargets: e.POSTHORN_ALLOW_PRIVATE_TARGETS,
     targetAllowlist: e.POSTHORN_TARGET_ALLOWLIST,
     rateLimit: e.POSTHORN_RATE_LIMIT,
+    inboundRateLimit: e.POSTHORN_INBOUND_RATE_LIMIT,
     trustedProxies: e.POSTHORN_TRUSTED_PROXIES,
     maxBodyBytes: e.POSTHORN_MAX_BODY_BYTES,
     leaseMs: e.POSTHORN_LEASE_MS,

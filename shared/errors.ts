@@ -13,6 +13,7 @@ export const PROBLEM_STATUS = {
   rate_limited: 429,
   method_not_allowed: 405,
   request_timeout: 408,
+  gone: 410,
   unavailable: 503,
 } as const;
 
@@ -33,6 +34,7 @@ const TITLES: Record<ProblemCode, string> = {
   rate_limited: 'Too many requests',
   method_not_allowed: 'Method not allowed',
   request_timeout: 'Request timeout',
+  gone: 'Gone',
   unavailable: 'Service unavailable',
 };
 

@@ -3,6 +3,7 @@
 // shape). Started when the elector wins the lock, stopped when it loses it.
 import type { Sql } from '../../shared/db.ts';
 import type { Logger } from '../../shared/logger.ts';
+import { createMonitorChecker } from './monitors.ts';
 import { createNotifierService, type Notifier } from './notifier.ts';
 import { createPruner } from './pruner.ts';
 import { createRescuer } from './rescuer.ts';
@@ -26,11 +27,13 @@ export function createLeaderServices(o: LeaderOptions) {
   const notifier = o.notifier
     ? createNotifierService({ notifier: o.notifier.notifier, intervalMs: o.notifier.intervalMs, logger: o.logger, now })
     : null;
-  const services = [scheduler, rescuer, pruner, ...(notifier ? [notifier] : [])];
+  const monitors = createMonitorChecker({ sql: o.sql, logger: o.logger });
+  const services = [scheduler, rescuer, pruner, monitors, ...(notifier ? [notifier] : [])];
   return {
     scheduler,
     rescuer,
     pruner,
+    monitors,
     notifier,
     start: () => services.forEach((s) => s.start()),
     stop: () => Promise.all(services.map((s) => s.stop())).then(() => undefined),

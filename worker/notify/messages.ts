@@ -95,7 +95,15 @@ export function describe(m: Message, publicUrl?: string): Parts {
       const down = m.type === 'monitor.down';
       return {
         title: down ? 'Monitor down' : 'Monitor up',
-        lines: [down ? `Monitor "${name}" missed its check-in.` : `Monitor "${name}" checked in again.`, ...lastLine],
+        // reason (shared/monitors.ts): 'late' (no ping by the deadline) or 'fail' (/ping/<token>/fail).
+        lines: [
+          down
+            ? d.reason === 'fail'
+              ? `Monitor "${name}" reported a failure.`
+              : `Monitor "${name}" missed its check-in${str(d.last_ping_at) ? ` (last ping ${d.last_ping_at})` : ''}.`
+            : `Monitor "${name}" checked in again.`,
+          ...lastLine,
+        ],
         link: pageLink(m.type, publicUrl),
       };
     }
