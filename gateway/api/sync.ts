@@ -84,6 +84,7 @@ export function syncRoutes(deps: { sql: Sql; maxBodyBytes: number; checkTarget: 
       throw problem('validation_failed', errors.map((e) => `${e.path || '(body)'}: ${e.message}`).join('; '), errors);
     }
     const errors: FieldError[] = [];
+    let targetErrors = 0; // of errors, how many are targets that are not allowed (docs/api.md §7)
     const out: Parsed = { delete_removed: top.data.delete_removed };
     const schemas = { schedules: scheduleInputSchema, monitors: monitorInputSchema, endpoints: endpointInputSchema } as const;
     for (const kind of KINDS) {
@@ -107,13 +108,18 @@ export function syncRoutes(deps: { sql: Sql; maxBodyBytes: number; checkTarget: 
           }
           if (kind === 'endpoints') checkEndpoint(res.data as EndpointInput, deps.checkTarget, [kind, i]);
         } catch (e) {
-          errors.push(...((e as { errors?: FieldError[] }).errors ?? []));
+          const refused = (e as { errors?: FieldError[] }).errors ?? [];
+          errors.push(...refused);
+          targetErrors += refused.length;
         }
         parsed.push(res.data);
       });
       (out as Record<string, unknown>)[kind] = parsed;
     }
-    if (errors.length) throw problem('validation_failed', errors.map((e) => `${e.path}: ${e.message}`).join('; '), errors);
+    if (errors.length) {
+      const code = targetErrors === errors.length ? 'target_not_allowed' : 'validation_failed';
+      throw problem(code, errors.map((e) => `${e.path}: ${e.message}`).join('; '), errors);
+    }
     return out;
   }
 
