@@ -34,8 +34,8 @@ export type EventRow = {
 };
 
 export const FORWARDED_PREFIX = 'x-posthorn-forwarded-';
-/** The methods /in/<slug> accepts: those a task can make (docs/api.md §4). */
-export const INBOUND_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'] as const;
+/** The methods /in/<slug> accepts: those a task can make (docs/api.md §4); Hono answers HEAD as GET. */
+export const INBOUND_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) and the framing ones the worker sets itself.
 const DROPPED = new Set([

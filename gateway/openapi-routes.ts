@@ -11,8 +11,11 @@ import { batchInputSchema, listTasksQuerySchema, retrySchema, scheduleInputSchem
 import { createTeamSchema, patchTeamSchema } from './api/admin.ts';
 import { createChannelSchema } from './api/channels.ts';
 import { statusPageSchema as statusPageInputSchema } from './api/circuits.ts';
+import { endpointInputSchema } from './api/endpoints.ts';
 import { createKeySchema } from './api/keys.ts';
+import { monitorInputSchema } from './api/monitors.ts';
 import * as r from './api/responses.ts';
+import { syncInputSchema } from './api/sync.ts';
 
 /** public: no credentials; read/write/admin: an API key with at least that role; operator: POSTHORN_OPERATOR_TOKEN. */
 export type Access = 'public' | 'read' | 'write' | 'admin' | 'operator';
@@ -63,6 +66,9 @@ export const TAGS = {
   'Signing keys': "The team's Standard Webhooks secrets that sign every delivery (admin role).",
   Channels: 'Where notifications go: e-mail, Slack, Discord or a signed webhook (admin role).',
   Circuits: 'Circuit breakers per target origin, and the public status page (docs/circuits.md).',
+  Endpoints: 'Inbound endpoints: receive webhooks at /in/<slug> without a key and forward each as a task (docs/endpoints.md).',
+  Monitors: 'Heartbeat monitors: jobs ping /ping/<token>; a missed ping sends monitor.down (docs/monitors.md).',
+  Sync: 'Declarative sync of schedules, monitors and endpoints by name (admin role).',
   Operator: 'Teams, with the operator token (POSTHORN_OPERATOR_TOKEN); absent without it.',
 } as const;
 export type Tag = keyof typeof TAGS;
@@ -86,7 +92,20 @@ export const REQUEST_SCHEMAS: Record<string, z.ZodType> = {
   TeamPatch: patchTeamSchema,
   ChannelInput: createChannelSchema,
   StatusPageInput: statusPageInputSchema,
+  EndpointInput: endpointInputSchema,
+  MonitorInput: monitorInputSchema,
+  SyncInput: syncInputSchema,
 };
+
+/** PATCH bodies of endpoints and monitors: any fields of the input; null removes an optional one. */
+const patchOf = (schema: z.ZodObject) =>
+  z.strictObject(Object.fromEntries(Object.entries(schema.shape).map(([k, s]) => [k, (s as z.ZodType).nullable().optional()])));
+const ENDPOINT_ID = { id: 'the endpoint id' };
+const MONITOR_ID = { id: 'the monitor id' };
+const eventListQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(200).optional(),
+});
 
 const json = (description: string, schema: z.ZodType, headers?: ResponseHeader[]): Answer => ({ description, schema, headers });
 const noContent = (description: string): Answer => ({ description });
@@ -530,6 +549,217 @@ export const ROUTES: RouteSpec[] = [
       200: { description: 'an HTML page', contentType: 'text/html' },
       404: { description: 'an HTML page: no such token, or it was revoked', contentType: 'text/html' },
     },
+  },
+
+  // Inbound endpoints
+  {
+    id: 'createEndpoint',
+    method: 'post',
+    path: '/api/v1/endpoints',
+    tag: 'Endpoints',
+    access: 'write',
+    summary: 'Create an inbound endpoint',
+    description: 'Returns the unguessable slug and inbound_url (/in/<slug>) that receives webhooks without an API key.',
+    body: endpointInputSchema,
+    responses: { 201: json('created', r.endpointSchema) },
+    errors: ['target_not_allowed', 'conflict'],
+  },
+  {
+    id: 'listEndpoints',
+    method: 'get',
+    path: '/api/v1/endpoints',
+    tag: 'Endpoints',
+    access: 'read',
+    summary: "List the team's endpoints",
+    responses: { 200: json('every endpoint, newest first', r.endpointListSchema) },
+  },
+  {
+    id: 'getEndpoint',
+    method: 'get',
+    path: '/api/v1/endpoints/:id',
+    tag: 'Endpoints',
+    access: 'read',
+    summary: 'Read an endpoint',
+    params: ENDPOINT_ID,
+    responses: { 200: json('the endpoint', r.endpointSchema) },
+    errors: ['not_found'],
+  },
+  {
+    id: 'updateEndpoint',
+    method: 'patch',
+    path: '/api/v1/endpoints/:id',
+    tag: 'Endpoints',
+    access: 'write',
+    summary: 'Change an endpoint',
+    description: 'The fields given replace the stored ones (null removes retry or queue); the slug stays.',
+    params: ENDPOINT_ID,
+    body: patchOf(endpointInputSchema),
+    responses: { 200: json('the endpoint as changed', r.endpointSchema) },
+    errors: ['not_found', 'target_not_allowed', 'conflict'],
+  },
+  {
+    id: 'deleteEndpoint',
+    method: 'delete',
+    path: '/api/v1/endpoints/:id',
+    tag: 'Endpoints',
+    access: 'write',
+    summary: 'Delete an endpoint and its events',
+    description: 'Its slug answers 404 from then on; tasks already made keep running.',
+    params: ENDPOINT_ID,
+    responses: { 204: noContent('deleted') },
+    errors: ['not_found'],
+  },
+  {
+    id: 'listEndpointEvents',
+    method: 'get',
+    path: '/api/v1/endpoints/:id/events',
+    tag: 'Endpoints',
+    access: 'read',
+    summary: "List an endpoint's events with their forwarding task",
+    params: ENDPOINT_ID,
+    query: eventListQuery,
+    responses: { 200: json('one page, newest first', r.endpointEventListSchema) },
+    errors: ['not_found', 'validation_failed'],
+  },
+  {
+    id: 'replayEndpointEvent',
+    method: 'post',
+    path: '/api/v1/endpoints/:id/events/:event_id/replay',
+    tag: 'Endpoints',
+    access: 'write',
+    summary: 'Forward an event again',
+    description: "A new task with the endpoint's current forward_url, retry and queue; the event then names it.",
+    params: { id: 'the endpoint id', event_id: 'the event id' },
+    responses: { 202: json('the new task', r.eventReplayedSchema) },
+    errors: ['not_found'],
+  },
+  ...(['get', 'post', 'put', 'patch', 'delete'] as const).map(
+    (method): RouteSpec => ({
+      id: `receive${method[0]!.toUpperCase()}${method.slice(1)}`,
+      method,
+      path: '/in/:slug',
+      tag: 'Endpoints',
+      access: 'public',
+      summary: `Receive a webhook (${method.toUpperCase()})`,
+      description:
+        'No API key: the slug is the credential. Stored as an event and answered 202 once stored, then forwarded as a task with the ' +
+        'same method, body bytes, content type and query string; original headers go as x-posthorn-forwarded-<name>. ' +
+        'Body up to POSTHORN_MAX_BODY_BYTES; POSTHORN_INBOUND_RATE_LIMIT requests per endpoint.',
+      params: { slug: "the endpoint's slug" },
+      responses: { 202: json('stored; the task forwards it', r.inboundAcceptedSchema) },
+      errors: ['not_found', 'payload_too_large', 'rate_limited', 'request_timeout', 'unavailable', 'validation_failed'],
+    }),
+  ),
+
+  // Monitors
+  {
+    id: 'createMonitor',
+    method: 'post',
+    path: '/api/v1/monitors',
+    tag: 'Monitors',
+    access: 'write',
+    summary: 'Create a heartbeat monitor',
+    description: 'interval_seconds, or cron with timezone; grace_seconds (default 300) after each expected ping before it is down.',
+    body: monitorInputSchema,
+    responses: { 201: json('created, status new', r.monitorSchema) },
+    errors: ['conflict'],
+  },
+  {
+    id: 'listMonitors',
+    method: 'get',
+    path: '/api/v1/monitors',
+    tag: 'Monitors',
+    access: 'read',
+    summary: "List the team's monitors",
+    responses: { 200: json('every monitor, newest first', r.monitorListSchema) },
+  },
+  {
+    id: 'getMonitor',
+    method: 'get',
+    path: '/api/v1/monitors/:id',
+    tag: 'Monitors',
+    access: 'read',
+    summary: 'Read a monitor',
+    params: MONITOR_ID,
+    responses: { 200: json('the monitor', r.monitorSchema) },
+    errors: ['not_found'],
+  },
+  {
+    id: 'updateMonitor',
+    method: 'patch',
+    path: '/api/v1/monitors/:id',
+    tag: 'Monitors',
+    access: 'write',
+    summary: 'Change a monitor',
+    description: 'Giving cron drops interval_seconds and the other way round. Resuming a paused monitor makes it new again.',
+    params: MONITOR_ID,
+    body: patchOf(monitorInputSchema as unknown as z.ZodObject),
+    responses: { 200: json('the monitor as changed', r.monitorSchema) },
+    errors: ['not_found', 'conflict'],
+  },
+  {
+    id: 'deleteMonitor',
+    method: 'delete',
+    path: '/api/v1/monitors/:id',
+    tag: 'Monitors',
+    access: 'write',
+    summary: 'Delete a monitor and its pings',
+    params: MONITOR_ID,
+    responses: { 204: noContent('deleted') },
+    errors: ['not_found'],
+  },
+  {
+    id: 'listMonitorPings',
+    method: 'get',
+    path: '/api/v1/monitors/:id/pings',
+    tag: 'Monitors',
+    access: 'read',
+    summary: "A monitor's last 100 pings",
+    params: MONITOR_ID,
+    responses: { 200: json('newest first', r.monitorPingListSchema) },
+    errors: ['not_found'],
+  },
+  ...(['get', 'post'] as const).flatMap((method): RouteSpec[] => [
+    {
+      id: `ping${method === 'get' ? 'Get' : 'Post'}`,
+      method,
+      path: '/ping/:token',
+      tag: 'Monitors',
+      access: 'public',
+      summary: `Record a ping (${method.toUpperCase()})`,
+      description: 'No API key: the token is the credential. The monitor is up; it was down: monitor.up. The body is not read.',
+      params: { token: "the monitor's token" },
+      responses: { 200: json('recorded', r.pingedSchema) },
+      errors: ['not_found', 'gone', 'unavailable'],
+    },
+    {
+      id: `pingFail${method === 'get' ? 'Get' : 'Post'}`,
+      method,
+      path: '/ping/:token/fail',
+      tag: 'Monitors',
+      access: 'public',
+      summary: `Report a failure (${method.toUpperCase()})`,
+      description: 'The monitor is down at once (monitor.down unless it already was).',
+      params: { token: "the monitor's token" },
+      responses: { 200: json('recorded', r.pingedSchema) },
+      errors: ['not_found', 'gone', 'unavailable'],
+    },
+  ]),
+
+  // Sync
+  {
+    id: 'sync',
+    method: 'put',
+    path: '/api/v1/sync',
+    tag: 'Sync',
+    access: 'admin',
+    summary: 'Make schedules, monitors and endpoints match a document',
+    description:
+      'Items are identified by name: missing ones are created, changed ones updated, equal ones left alone; with delete_removed, ' +
+      'items of the kinds given that the document does not name are deleted. One transaction; a second identical PUT changes nothing.',
+    body: syncInputSchema,
+    responses: { 200: json('what was done, by kind', r.syncResultSchema) },
+    errors: ['target_not_allowed', 'conflict'],
   },
 
   // Operator API

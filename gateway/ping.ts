@@ -17,7 +17,7 @@ export function pingRoutes(deps: { sql: Sql; deadlineMs?: number }) {
     ['/:token', 'success'],
     ['/:token/fail', 'fail'],
   ] as const) {
-    app.on(['GET', 'POST', 'HEAD'], path, async (c) => {
+    app.on(['GET', 'POST'], path, async (c) => {
       const token = c.req.param('token');
       if (!/^[A-Za-z0-9]{1,64}$/.test(token)) throw problem('not_found', 'no such monitor');
       const ua = c.req.header('user-agent');

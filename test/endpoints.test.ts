@@ -1,6 +1,7 @@
 // Inbound endpoints end to end: the API, /in/<slug> without a key, forwarding through a real
 // worker to a real HTTP server (method, exact body bytes, content type, headers under
 // x-posthorn-forwarded-*), events with their task, replay, refusals that change nothing.
+import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -112,6 +113,16 @@ describe('/in/<slug>', () => {
     expect(delivered.headers['x-posthorn-task-id']).toBe(accepted.task_id);
     const [stored] = await h.sql`select body from endpoint_events where id = ${accepted.id}`;
     expect(Buffer.from(stored!.body).equals(bytes)).toBe(true);
+    // Signed over the exact bytes sent. (The standardwebhooks npm library decodes a Buffer as
+    // UTF-8 before it verifies, so it cannot check a binary body; the HMAC is computed here.)
+    const { current } = (await h.api('GET', '/api/v1/signing-keys')).body;
+    const hd = delivered.headers as Record<string, string>;
+    const mac = createHmac('sha256', Buffer.from(current.slice('whsec_'.length), 'base64'))
+      .update(`${hd['webhook-id']}.${hd['webhook-timestamp']}.`)
+      .update(bytes)
+      .digest('base64');
+    expect(hd['webhook-signature']).toBe(`v1,${mac}`);
+    await waitFor(async () => (await h.task(accepted.task_id)).status === 'succeeded', { what: 'the forwarding task to succeed' });
     const task = await h.task(accepted.task_id);
     expect(task).toMatchObject({ body_encoding: 'base64', body: bytes.toString('base64'), method: 'PUT', label: 'inbound' });
   });

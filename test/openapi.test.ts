@@ -183,7 +183,7 @@ describe('roles', () => {
   const below: Partial<Record<Access, 'read' | 'write'>> = { write: 'read', admin: 'write' };
   it('each API route refuses a key one role short of the one documented, and takes the one documented', async () => {
     for (const r of ROUTES.filter((r) => r.path.startsWith('/api/'))) {
-      const params = { id: randomUUID() };
+      const params = { id: randomUUID(), event_id: randomUUID() };
       const body = r.body ? {} : undefined;
       const lower = below[r.access];
       if (lower)
@@ -236,7 +236,10 @@ describe('answers match the document', () => {
 
     const done = async (id: string, status: string) =>
       waitFor(async () => (await call('GET', '/api/v1/tasks/:id', { params: { id } })).body.status === status, { what: `${id} ${status}` });
-    await done(ok.body.id, 'succeeded');
+    await done(ok.body.id, 'succeeded').catch(async (e) => {
+      console.log('DBG', JSON.stringify((await call('GET', '/api/v1/tasks/:id', { params: { id: ok.body.id } })).body));
+      throw e;
+    });
     await done(failing.body.id, 'failed');
     const task = await call('GET', '/api/v1/tasks/:id', { params: { id: ok.body.id } });
     expect(task.body.last_attempt.outcome).toBe('success');

@@ -59,12 +59,15 @@ describe('sync', () => {
     });
     expect(await snapshot()).toEqual(before);
     const schedules = (await h.api('GET', '/api/v1/schedules')).body.data;
-    expect(schedules.find((s: { name: string }) => s.name === 'nightly-report')).toMatchObject({ timezone: 'Europe/Oslo', body: { full: true } });
+    expect(schedules.find((s: { name: string }) => s.name === 'nightly-report')).toMatchObject({
+      timezone: 'Europe/Oslo',
+      body: { full: true },
+    });
   });
 
   it('updates what changed, keeps ids, slugs and tokens, and leaves the rest alone', async () => {
     const before = await snapshot();
-    const changed = structuredClone(doc);
+    const changed = structuredClone(doc) as any;
     changed.schedules[0]!.cron = '0 4 * * *';
     changed.monitors[0]!.grace_seconds = 60;
     changed.endpoints[0]!.forward_url = 'https://example.com/stripe-v2';
@@ -99,8 +102,21 @@ describe('sync', () => {
     const before = await snapshot();
     const cases: [unknown, number, string | null][] = [
       [{ schedules: [{ name: 'x', cron: 'nope', url: 'https://example.com' }] }, 400, 'schedules.0.cron'],
-      [{ monitors: [{ name: 'a', interval_seconds: 60 }, { name: 'a', interval_seconds: 60 }] }, 400, 'monitors.1.name'],
-      [{ endpoints: [{ name: 'e', forward_url: 'http://127.0.0.1:1/x' }], monitors: [{ name: 'new-one', interval_seconds: 5 }] }, 400, 'endpoints.0.forward_url'],
+      [
+        {
+          monitors: [
+            { name: 'a', interval_seconds: 60 },
+            { name: 'a', interval_seconds: 60 },
+          ],
+        },
+        400,
+        'monitors.1.name',
+      ],
+      [
+        { endpoints: [{ name: 'e', forward_url: 'http://127.0.0.1:1/x' }], monitors: [{ name: 'new-one', interval_seconds: 5 }] },
+        400,
+        'endpoints.0.forward_url',
+      ],
       [{ schedules: [{ name: 's', cron: '* * * * *', url: 'http://localhost/x' }] }, 400, 'schedules.0.url'],
       [{ monitors: [{ name: 'ok', interval_seconds: 60 }], endpoints: [{ name: 'e' }] }, 400, 'endpoints.0.forward_url'],
       [{ widgets: [] }, 400, 'widgets'],
@@ -114,9 +130,9 @@ describe('sync', () => {
       expect(r.headers.get('content-type')).toContain('application/problem+json');
       if (path) expect(r.body.errors.map((e: { path: string }) => e.path)).toContain(path);
     }
-    expect((await h.api('PUT', '/api/v1/sync', undefined, { raw: '{"monitors": [', headers: { 'content-type': 'application/json' } })).status).toBe(
-      400,
-    );
+    expect(
+      (await h.api('PUT', '/api/v1/sync', undefined, { raw: '{"monitors": [', headers: { 'content-type': 'application/json' } })).status,
+    ).toBe(400);
     expect((await sync(doc, h.team.keys.write)).status).toBe(403);
     expect((await sync(doc, 'ph_wrongwrongwrongwrongwrongwrongwrong')).status).toBe(401);
     expect(await snapshot()).toEqual(before);
@@ -126,7 +142,10 @@ describe('sync', () => {
     await h.api('POST', '/api/v1/schedules', { name: 'twin', cron: '* * * * *', url: 'https://example.com/a' });
     await h.api('POST', '/api/v1/schedules', { name: 'twin', cron: '* * * * *', url: 'https://example.com/b' });
     const before = await snapshot();
-    const r = await sync({ schedules: [{ name: 'twin', cron: '0 * * * *', url: 'https://example.com/c' }], monitors: [{ name: 'm9', interval_seconds: 9 }] });
+    const r = await sync({
+      schedules: [{ name: 'twin', cron: '0 * * * *', url: 'https://example.com/c' }],
+      monitors: [{ name: 'm9', interval_seconds: 9 }],
+    });
     expect(r.status).toBe(409);
     expect(await snapshot()).toEqual(before);
   });

@@ -208,6 +208,83 @@ export const statusPageSchema = z.object({
   public_url: z.string().nullable().meta({ description: '/status/<token>, readable without signing in; null when private' }),
 });
 
+// Inbound endpoints, monitors and sync (docs/endpoints.md, docs/monitors.md, docs/api.md).
+const retryView = z.object({ max_retries: int, min_backoff_ms: int, max_backoff_ms: int });
+export const endpointSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  slug: z.string().meta({ description: '24 random letters and digits: whoever knows it can post events' }),
+  inbound_url: z.string().meta({ description: '/in/<slug>, relative to the gateway' }),
+  forward_url: z.string(),
+  retry: retryView.nullable().meta({ description: 'null: the default retry policy' }),
+  queue: z.string().nullable(),
+  enabled: z.boolean(),
+  created_at: timestamp,
+  updated_at: timestamp,
+});
+export const endpointListSchema = z.object({ data: z.array(endpointSchema).meta({ description: 'newest first' }), next_cursor: z.null() });
+export const endpointEventSchema = z.object({
+  id: z.string(),
+  endpoint_id: z.string(),
+  method: z.enum(METHODS),
+  query: z.string().meta({ description: "the request's query string with its '?', or ''" }),
+  headers: z.record(z.string(), z.string()).meta({ description: 'the headers received, hop-by-hop ones dropped' }),
+  content_type: z.string().nullable(),
+  body: z.string().nullable().meta({ description: 'at most 64 KiB of it; base64 when body_encoding says so' }),
+  body_encoding: z.literal('base64').optional().meta({ description: 'present only for a body that is not UTF-8 text' }),
+  body_size: int.meta({ description: 'bytes received' }),
+  body_truncated: z.boolean(),
+  received_at: timestamp,
+  task_id: z.string().nullable().meta({ description: 'the task that forwards it (the latest, after a replay)' }),
+  task: z.object({ id: z.string(), status: taskStatus }).nullable().meta({ description: 'null once the task was pruned' }),
+});
+export const endpointEventListSchema = z.object({
+  data: z.array(endpointEventSchema).meta({ description: 'newest first' }),
+  next_cursor: z.string().nullable(),
+});
+export const inboundAcceptedSchema = z.object({ id: z.string().meta({ description: 'the event id' }), task_id: taskId });
+export const eventReplayedSchema = acceptedSchema.extend({ event_id: z.string() });
+const monitorStatus = z.enum(['new', 'up', 'down']);
+export const monitorSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  status: monitorStatus,
+  paused: z.boolean(),
+  interval_seconds: int.nullable(),
+  cron: z.string().nullable(),
+  timezone: z.string(),
+  grace_seconds: int,
+  ping_url: z.string().meta({ description: '/ping/<token>, relative to the gateway; /ping/<token>/fail reports a failure' }),
+  last_ping_at: timestamp.nullable(),
+  next_expected_at: timestamp.nullable(),
+  created_at: timestamp,
+  updated_at: timestamp,
+});
+export const monitorListSchema = z.object({ data: z.array(monitorSchema).meta({ description: 'newest first' }), next_cursor: z.null() });
+export const monitorPingListSchema = z.object({
+  data: z
+    .array(
+      z.object({
+        id: z.string(),
+        kind: z.enum(['success', 'fail']),
+        method: z.string(),
+        user_agent: z.string().nullable(),
+        received_at: timestamp,
+      }),
+    )
+    .meta({ description: 'the last 100, newest first' }),
+  next_cursor: z.null(),
+});
+export const pingedSchema = z.object({ ok: z.literal(true), status: monitorStatus });
+const syncNames = z.object({ schedules: z.array(z.string()), monitors: z.array(z.string()), endpoints: z.array(z.string()) });
+export const syncResultSchema = z.object({
+  changed: z.boolean().meta({ description: 'false: the document matched what was stored, and nothing was written' }),
+  created: syncNames,
+  updated: syncNames,
+  unchanged: syncNames,
+  deleted: syncNames,
+});
+
 /** Component names in /openapi.json. A schema a route uses that is not named here is inlined. */
 export const RESPONSE_SCHEMAS = {
   Problem: problemSchema,
@@ -238,5 +315,12 @@ export const RESPONSE_SCHEMAS = {
   Circuit: circuitSchema,
   CircuitList: circuitListSchema,
   CircuitDetail: circuitDetailSchema,
+  Endpoint: endpointSchema,
+  EndpointList: endpointListSchema,
+  EndpointEventList: endpointEventListSchema,
+  Monitor: monitorSchema,
+  MonitorList: monitorListSchema,
+  MonitorPingList: monitorPingListSchema,
+  SyncResult: syncResultSchema,
   StatusPage: statusPageSchema,
 } as const;
