@@ -1,6 +1,7 @@
 // postgres.js pool, configured in one place. connect_timeout keeps a lost database from
 // hanging a request: the gateway must answer 503 within 5 s (docs/api.md §3).
 import postgres from 'postgres';
+import { createListener } from './listen.ts';
 
 export type Sql = postgres.Sql<{}>;
 
@@ -18,9 +19,11 @@ export type JsonValue = postgres.JSONValue;
 /** A parameter of sql.unsafe(). */
 export type SqlParameter = postgres.ParameterOrJSON<never>;
 
-export function createSql(url: string, opts: { max?: number; name?: string } = {}): Sql {
-  return postgres(url, {
-    max: opts.max ?? 10,
+type PoolOptions = { max?: number; name?: string };
+
+const poolOptions = (o: PoolOptions) =>
+  ({
+    max: o.max ?? 10,
     connect_timeout: 3,
     // Reconnect waits (s): 0.1, 0.2, 0.4, then 0.5. postgres.js's default grows to 20 s, and
     // queries wait that out: a gateway kept answering 503 for 5-20 s after PostgreSQL was back,
@@ -29,8 +32,45 @@ export function createSql(url: string, opts: { max?: number; name?: string } = {
     idle_timeout: 60,
     max_lifetime: 60 * 30,
     onnotice: () => {},
-    connection: { application_name: opts.name ?? 'posthorn' },
+    connection: { application_name: o.name ?? 'posthorn' },
+  }) satisfies postgres.Options<{}>;
+
+// How each pool was made, for its single-connection sessions (createSession).
+const made = new WeakMap<Sql, { url: string; opts: PoolOptions }>();
+
+/**
+ * A pool. Its `listen` keeps listening across a database restart (shared/listen.ts), where
+ * postgres.js's own gives up when the server is not back at its first try; `end` ends that
+ * connection too. Every other call is postgres.js's.
+ */
+export function createSql(url: string, opts: PoolOptions = {}): Sql {
+  const sql = postgres(url, poolOptions(opts));
+  const listener = createListener((hooks) =>
+    postgres(url, { ...poolOptions(opts), max: 1, idle_timeout: 0, max_lifetime: 0, fetch_types: false, ...hooks }),
+  );
+  const end = sql.end;
+  Object.assign(sql, {
+    listen: listener.listen,
+    end: async (o?: { timeout?: number }) => {
+      await Promise.all([listener.end(o), end(o)]);
+    },
   });
+  made.set(sql, { url, opts });
+  return sql;
+}
+
+/**
+ * One connection of its own, for state that lives in a session (the leader's advisory lock,
+ * worker/maintenance/elector.ts): a pool of one that never closes an idle or old connection.
+ * Not sql.reserve(): in postgres.js 3.4.9 a query on a reserved connection whose server went
+ * away throws from a timer (connection.js nextWrite, `socket` is null), an uncaught TypeError
+ * that killed every worker when PostgreSQL restarted. A pool of one reconnects instead; the
+ * session (and its locks) is new then, which the caller must expect. End it when done.
+ */
+export function createSession(sql: Sql, name?: string): Sql {
+  const m = made.get(sql);
+  if (!m) throw new Error('createSession needs a pool made by createSql');
+  return postgres(m.url, { ...poolOptions({ ...m.opts, name: name ?? m.opts.name }), max: 1, idle_timeout: 0, max_lifetime: 0 });
 }
 
 /**

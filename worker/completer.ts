@@ -4,10 +4,12 @@
 // crash can never leave a finished task without its attempt row, its event or its callback.
 
 import type { Queryable } from '../shared/db.ts';
+import { isUnavailableError } from '../shared/errors.ts';
 import { createGroupCommit } from '../shared/group-commit.ts';
 import { uuidv7 } from '../shared/ids.ts';
 import { DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, insertTaskRows, leaseCleared, notifyWorkers, type TaskStatus } from '../shared/tasks.ts';
 import type { AttemptResult } from './executor.ts';
+import { createOutcomeBuffer, type OutcomeBufferOptions } from './outcome-buffer.ts';
 import type { ClaimedTask } from './producer.ts';
 import type { Plan } from './retry.ts';
 
@@ -160,14 +162,37 @@ async function completeWithRetry(sql: Queryable, items: Completion[], tries = 3)
   }
 }
 
-export function createCompleter(sql: Queryable, opts: { maxBatch?: number; lanes?: number; onBatch?: (items: Completion[]) => void } = {}) {
+export function createCompleter(
+  sql: Queryable,
+  opts: { maxBatch?: number; lanes?: number; onBatch?: (items: Completion[]) => void; hold?: Partial<OutcomeBufferOptions<Completion>> } = {},
+) {
   const write = async (items: Completion[]) => {
     const done = await completeWithRetry(sql, items);
     opts.onBatch?.(items); // the circuit breakers count the batch (worker/breaker-gate.ts); never throws
     return done;
   };
-  return createGroupCommit<Completion, Completed>(write, {
+  const commit = createGroupCommit<Completion, Completed>(write, {
     maxBatch: opts.maxBatch ?? 200,
     lanes: opts.lanes ?? 2,
   });
+  // An outcome the database could not take because it was away is held and written when it
+  // answers (worker/outcome-buffer.ts), instead of being delivered again after its lease.
+  const held = createOutcomeBuffer<Completion>({ sizeOf: completionBytes, isUnavailable: isUnavailableError, ...opts.hold });
+  return {
+    add: (item: Completion) => held.run(item, () => commit.add(item)),
+    drain: () => commit.drain(),
+    get pending() {
+      return commit.pending;
+    },
+    held: held.held,
+    /** On shutdown: stop waiting for the database (held outcomes fail: at least once). */
+    close: held.close,
+  };
+}
+
+/** Memory a held completion takes, roughly: the response kept (body at most 64 KiB) plus 1 KiB for the rest. */
+function completionBytes({ result: r }: Completion): number {
+  let n = 1024 + (r.responseBody?.length ?? 0) + (r.error?.length ?? 0);
+  for (const [k, v] of Object.entries(r.responseHeaders ?? {})) n += k.length + String(v).length;
+  return n;
 }

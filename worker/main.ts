@@ -73,7 +73,15 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
   const dispatcher = opts.dispatcher ?? createSafeDispatcher(policy, { connections: 256, connectTimeoutMs: 10_000 });
   // Circuit breakers per (team, origin): claimed tasks pass its gate, outcomes feed it per batch.
   const breakers = createBreakerGate({ sql, logger, settings: config.circuit, dispatch: (tasks) => dispatch(tasks) });
-  const completer = createCompleter(sql, { onBatch: breakers.observe });
+  const completer = createCompleter(sql, {
+    onBatch: breakers.observe,
+    // Outcomes held while the database is away (worker/outcome-buffer.ts): a line when the first
+    // is held, one when the last is written, not one per task.
+    hold: {
+      onHold: (h) => h.count === 1 && logger.warn('database unavailable: holding attempt outcomes until it answers'),
+      onWritten: (waitedMs, h) => h.count === 0 && logger.info({ waited_ms: waitedMs }, 'database back: held attempt outcomes recorded'),
+    },
+  });
   // Standard Webhooks signature on every delivery, with the team's secrets cached for 2 s.
   const signer = createSigner(sql);
   const running = new Map<string, { task: ClaimedTask; abort: AbortController; deadline: number }>();
@@ -210,6 +218,7 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
     while (running.size > 0 && now() < deadline) await new Promise((r) => setTimeout(r, 50));
     const leftovers = [...running.values()];
     for (const r of leftovers) r.abort.abort();
+    completer.close(); // outcomes still held for a database that has not come back: at least once
     await completer.drain();
     await breakers.stop();
     heartbeat.stop();

@@ -1,16 +1,15 @@
-// Leader election: a session advisory lock held on a dedicated (reserved) connection. The
-// lock lives exactly as long as that connection: if the leader dies, PostgreSQL drops its
-// session and the lock with it, and the next worker to try takes over. Leadership is also
-// given up when the connection stops answering a ping.
+// Leader election: a session advisory lock held on a connection of its own (a session,
+// shared/db.ts createSession). The lock lives exactly as long as that connection: if the leader
+// dies, or PostgreSQL restarts, the session and the lock go with it, and the next worker to try
+// takes over. Leadership is also given up when the connection stops answering a ping; the
+// session is then ended and a new one tries for the lock on the next round.
 //
 // This needs a direct (or session-pooled) connection: behind PgBouncer in transaction
 // pooling mode, session locks land on whichever server connection ran the statement and are
 // neither held nor released as intended (docs/schedules.md).
-import type { Sql } from '../../shared/db.ts';
+import { createSession, type Sql } from '../../shared/db.ts';
 
 export const LEADER_LOCK = 7_312_002; // arbitrary, constant: the leader lock's key
-
-type Reserved = Awaited<ReturnType<Sql['reserve']>>;
 
 export type ElectorOptions = {
   sql: Sql;
@@ -23,8 +22,9 @@ export type ElectorOptions = {
 
 export function createElector(o: ElectorOptions) {
   const intervalMs = o.intervalMs ?? 2000;
-  let conn: Reserved | null = null;
+  let conn: Sql | null = null;
   let leader = false;
+  let lockPid = 0; // the server process (session) that holds our lock
   let timer: NodeJS.Timeout | undefined;
   let stopped = true;
   let busy: Promise<void> = Promise.resolve();
@@ -33,10 +33,8 @@ export function createElector(o: ElectorOptions) {
     const c = conn;
     conn = null;
     if (!c) return;
-    // A reserved connection goes back to the pool with its session, and a session lock would
-    // go with it: unlock first (this fails harmlessly when the connection is already gone).
-    await c`select pg_advisory_unlock_all()`.catch(() => {});
-    c.release();
+    // Closing the session releases its lock (a dead one has nothing left to release).
+    await c.end({ timeout: 1 }).catch(() => {});
   }
 
   async function demote() {
@@ -47,13 +45,17 @@ export function createElector(o: ElectorOptions) {
 
   async function runOnce(): Promise<boolean> {
     try {
-      if (!conn) conn = await o.sql.reserve();
+      conn ??= createSession(o.sql, 'posthorn-leader');
       if (leader) {
-        await conn`select 1`; // still connected, still holding the lock
+        // Still connected, and still the session that took the lock: a pool of one reconnects
+        // by itself, and a new session holds nothing.
+        const [row] = await conn<{ pid: number }[]>`select pg_backend_pid() as pid`;
+        if (row!.pid !== lockPid) throw new Error('the leader session was replaced (the database restarted?); its lock is gone');
       } else {
-        const [row] = await conn`select pg_try_advisory_lock(${LEADER_LOCK}) as got`;
+        const [row] = await conn<{ got: boolean; pid: number }[]>`select pg_try_advisory_lock(${LEADER_LOCK}) as got, pg_backend_pid() as pid`;
         if (row!.got) {
           leader = true;
+          lockPid = row!.pid;
           await o.onElected();
         }
       }
