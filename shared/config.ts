@@ -129,6 +129,7 @@ const envSchema = z.object({
     .refine((u) => /^https?:$/.test(new URL(u).protocol), 'expected an http(s) URL')
     .optional(),
   POSTHORN_NOTIFY_INTERVAL_MS: int(50, 600_000).default(1000),
+  POSTHORN_NOTIFY_RETENTION_HOURS: int(1, 24 * 3650).default(168),
   // OpenTelemetry: the standard variables (opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables).
   OTEL_SDK_DISABLED: bool.default(false),
   OTEL_TRACES_EXPORTER: z.enum(['otlp', 'none']).default('otlp'),
@@ -191,6 +192,7 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
     smtpFrom: e.POSTHORN_SMTP_FROM,
     publicUrl: e.POSTHORN_PUBLIC_URL?.replace(/\/+$/, ''),
     notifyIntervalMs: e.POSTHORN_NOTIFY_INTERVAL_MS,
+    notifyRetentionHours: e.POSTHORN_NOTIFY_RETENTION_HOURS,
     telemetry: telemetryConfig(e),
     circuit: {
       openMs: e.POSTHORN_CIRCUIT_OPEN_MS,

@@ -63,8 +63,8 @@ describe('leader services report what a pass did', () => {
     const recent = await insertRow('failed', true, { createdMs: old, finishedMs: Date.now() });
     const waiting = await insertRow('pending', false, { createdMs: old });
     const pruner = createPruner({ sql: h.sql, logger, retentionHours: 168, now: Date.now });
-    expect(await pruner.runOnce()).toEqual({ tasks: 1, idempotency_keys: 0 });
-    expect(await pruner.runOnce()).toEqual({ tasks: 0, idempotency_keys: 0 });
+    expect(await pruner.runOnce()).toEqual({ tasks: 1, idempotency_keys: 0, events: 0, channel_deliveries: 0 });
+    expect(await pruner.runOnce()).toEqual({ tasks: 0, idempotency_keys: 0, events: 0, channel_deliveries: 0 });
     const left = await h.sql<{ id: string }[]>`select id from tasks where id in (${gone}, ${recent}, ${waiting})`;
     expect(left.map((r) => r.id).sort()).toEqual([recent, waiting].sort());
   });

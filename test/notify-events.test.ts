@@ -2,6 +2,7 @@
 // outbox in the statement that finishes the task, and notify:false (task or schedule) keeps
 // them out. Real worker, real HTTP target.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { originOf } from '../worker/breaker.ts';
 import { startHarness } from './helpers/harness.ts';
 import { waitFor } from './helpers/net.ts';
 import { startSink } from './helpers/sink.ts';
@@ -66,6 +67,17 @@ describe('events from the completer', () => {
     const bad = await h.api('POST', '/api/v1/queue', { url: `${sink.url}/x`, notify: 'no' });
     expect(bad.status).toBe(400);
     expect(bad.body.errors[0].path).toBe('notify');
+  });
+
+  it("task.failed's subject is the origin as circuits name it, default port written out", async () => {
+    // Nothing listens on 127.0.0.1:443 here: the attempt fails at once (network_error).
+    const url = 'https://127.0.0.1/unreachable?token=x';
+    const id = await h.enqueue({ url, retry: NO_RETRY });
+    expect((await finished(id)).status).toBe('failed');
+    const [ev] = await eventsFor({ task: id });
+    expect(ev).toMatchObject({ type: 'task.failed', subject: 'https://127.0.0.1:443' });
+    expect(ev!.subject).toBe(originOf(url)); // the circuits' key (worker/breaker.ts)
+    expect(ev!.data.origin).toBe('https://127.0.0.1:443');
   });
 
   it('failures to one origin finished in one batch are one event whose count says how many', async () => {

@@ -8,6 +8,7 @@ import { isUnavailableError } from '../shared/errors.ts';
 import { createGroupCommit } from '../shared/group-commit.ts';
 import { uuidv7 } from '../shared/ids.ts';
 import { DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, insertTaskRows, leaseCleared, notifyWorkers, type TaskStatus } from '../shared/tasks.ts';
+import { originOf } from './breaker.ts';
 import type { AttemptResult } from './executor.ts';
 import { createOutcomeBuffer, type OutcomeBufferOptions } from './outcome-buffer.ts';
 import type { ClaimedTask } from './producer.ts';
@@ -37,7 +38,8 @@ export async function completeTasks(sql: Queryable, items: Completion[]): Promis
     error: r.error,
     cb_id: uuidv7(),
     fcb_id: uuidv7(),
-    // task.failed's subject when the task has no schedule (docs/notifications.md).
+    // task.failed's subject when the task has no schedule: the origin as circuits name it,
+    // default port written out (https://api.example.com:443), so one origin is one subject.
     origin: plan.status === 'failed' ? originOf(task.url) : null,
   }));
   const done = await sql<{ id: string; status: TaskStatus; schedule_id: string | null; parent_id: string | null }[]>`
@@ -137,14 +139,6 @@ export async function completeTasks(sql: Queryable, items: Completion[]): Promis
     if (!r) return { written: false };
     return { written: true, status: r.status, origin: r.parent_id ? 'callback' : r.schedule_id ? 'schedule' : 'api' };
   });
-}
-
-function originOf(url: string): string | null {
-  try {
-    return new URL(url).origin;
-  } catch {
-    return null;
-  }
 }
 
 // Deadlock and serialization failures are the database asking us to try again; the batch is

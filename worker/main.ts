@@ -50,7 +50,7 @@ export type WorkerConfig = Pick<
   | 'retentionHours'
   | 'host'
 > &
-  Partial<Pick<Config, 'smtpUrl' | 'smtpFrom' | 'publicUrl' | 'notifyIntervalMs'>> & {
+  Partial<Pick<Config, 'smtpUrl' | 'smtpFrom' | 'publicUrl' | 'notifyIntervalMs' | 'notifyRetentionHours'>> & {
     databaseUrl: string;
     /** undefined: no health/metrics server (in-process tests); 0: any free port. */
     metricsPort?: number;
@@ -169,6 +169,7 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
     logger,
     leaseMs: config.leaseMs,
     retentionHours: config.retentionHours,
+    notifyRetentionHours: config.notifyRetentionHours,
     now,
     notifier: { notifier, intervalMs: config.notifyIntervalMs ?? 1000 },
   });

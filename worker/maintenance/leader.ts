@@ -14,6 +14,8 @@ export type LeaderOptions = {
   logger: Logger;
   leaseMs: number;
   retentionHours: number;
+  /** Dispatched events and finished channel deliveries (pruner.ts); 168 when not given. */
+  notifyRetentionHours?: number;
   now?: () => number;
   /** Channel notifications (worker/maintenance/notifier.ts), one pass every intervalMs. */
   notifier?: { notifier: Notifier; intervalMs: number };
@@ -23,7 +25,13 @@ export function createLeaderServices(o: LeaderOptions) {
   const now = o.now ?? Date.now;
   const scheduler = createScheduler({ sql: o.sql, logger: o.logger });
   const rescuer = createRescuer({ sql: o.sql, logger: o.logger, leaseMs: o.leaseMs });
-  const pruner = createPruner({ sql: o.sql, logger: o.logger, retentionHours: o.retentionHours, now });
+  const pruner = createPruner({
+    sql: o.sql,
+    logger: o.logger,
+    retentionHours: o.retentionHours,
+    notifyRetentionHours: o.notifyRetentionHours,
+    now,
+  });
   const notifier = o.notifier
     ? createNotifierService({ notifier: o.notifier.notifier, intervalMs: o.notifier.intervalMs, logger: o.logger, now })
     : null;

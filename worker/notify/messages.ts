@@ -25,7 +25,7 @@ function scheduleLabel(data: Record<string, unknown>, subject: string) {
   return name ? `schedule "${name}"` : `schedule ${subject}`;
 }
 
-/** The task.failed subject in words: "to https://api.example.com" or 'of schedule "nightly"'. */
+/** The task.failed subject in words: "to https://api.example.com:443" or 'of schedule "nightly"'. */
 function taskTarget(data: Record<string, unknown>, subject: string) {
   return data.schedule_id ? `of ${scheduleLabel(data, subject)}` : `to ${str(data.origin) ?? subject}`;
 }
