@@ -24,8 +24,22 @@ import { buildTask, insertTasks, type NewTask, taskTraceparent } from '../shared
 import { AIM, CONFIG } from './config.ts';
 import { createCpuMeter } from './cpu.ts';
 import { waitForDrain } from './drain.ts';
-import { type Child, closedLoop, forkChild, freePort, openLoop, rate, type Sink, sleep, startSink, stopChild } from './harness.ts';
+import {
+  type Child,
+  closedLoop,
+  forkChild,
+  freePort,
+  openLoop,
+  procPeakRssMb,
+  rate,
+  type Sink,
+  sleep,
+  startSink,
+  stopChild,
+} from './harness.ts';
 import { startOtlpReceiver } from './otlp-receiver.ts';
+import { type PeerResult, runPeers } from './peers/run.ts';
+import { preload } from './preload.ts';
 import { type BenchResult, formatReport, percentiles, ratio } from './report.ts';
 
 const BIN = fileURLToPath(new URL('../bin/posthorn.js', import.meta.url));
@@ -102,6 +116,8 @@ async function main(): Promise<number> {
     // PostgreSQL's own ERROR/FATAL lines (deadlocks, say) are counted and the first few kept.
     onLog: (line) => {
       if (!/\b(ERROR|FATAL|PANIC):/.test(line)) return;
+      // graphile-worker probes for its schema before installing it: expected, not news.
+      if (/relation "graphile_worker\.migrations" does not exist/.test(line)) return;
       pgErrors.count++;
       if (pgErrors.first.length < 5) pgErrors.first.push(line.trim().slice(0, 300));
     },
@@ -114,6 +130,11 @@ async function main(): Promise<number> {
   const s = (sink = await startSink());
   const hook = `${s.url}/hook`;
   const cpu = createCpuMeter({ children, pgDataDir: tmp, sql: () => q });
+  let preloadSeconds = 0;
+  if (CONFIG.pending + CONFIG.history > 0) {
+    preloadSeconds = await preload(q, { teamId, url: hook, pending: CONFIG.pending, history: CONFIG.history });
+    log(`preloaded ${CONFIG.pending} pending and ${CONFIG.history} finished tasks in ${preloadSeconds.toFixed(1)} s`);
+  }
 
   // ---- the gateways: real `posthorn gateway` processes (stateless; BENCH_GATEWAYS of them) --
   const prof = (role: 'gateway' | 'worker') => {
@@ -243,6 +264,8 @@ async function main(): Promise<number> {
   log(`POST /queue/batch: ${fmt(batchRate)} tasks/s`);
 
   let baseUndici = NaN;
+  let peakRss: BenchResult['peak_rss_mb'] = { gateway: [], workers: [] };
+  let peers: Record<string, PeerResult> = {};
   let drain: BenchResult['drain'] = null;
   let latency: BenchResult['latency_ms'] = null;
   if (CONFIG.workers > 0) {
@@ -340,7 +363,19 @@ async function main(): Promise<number> {
       send_to_sink: percentiles(got.map((x) => s.receipts.get(x.id)! - x.tSend)),
       enqueue_response: percentiles(sent.map((x) => x.tResp - x.tSend)),
     };
+    // Peak RSS over the whole run so far (VmHWM), before the peers run and the workers stop.
+    peakRss = {
+      gateway: children.filter((c) => c.name.startsWith('gateway')).map((c) => procPeakRssMb(c.proc.pid)),
+      workers: workers.map((w) => procPeakRssMb(w.proc.pid)),
+    };
+    if (CONFIG.peers) {
+      // The peers get the machine to themselves: Posthorn's workers and gateways stop first.
+      for (const w of workers) await stopChild(w);
+      peers = await runPeers({ config: CONFIG, dbUrl: db.url, sql: q, sink: s, children, cpu, log });
+    }
   }
+  const graphile = peers['graphile-worker'];
+  const boss = peers['pg-boss'];
 
   const result: BenchResult = {
     config: { ...CONFIG, cores: os.cpus().length, node: process.version, tree: treeState() },
@@ -348,12 +383,17 @@ async function main(): Promise<number> {
     enqueue: { tasks_s: enqueueRate, accepted: enqueued, batch_tasks_s: batchRate, batch_accepted: batchAccepted },
     drain,
     latency_ms: latency,
+    peak_rss_mb: peakRss,
+    peers,
+    preload: { pending: CONFIG.pending, history: CONFIG.history, seconds: preloadSeconds },
     ratios: {
       enqueue_vs_single_insert: ratio(enqueueRate, baseInsert),
       batch_vs_multi_insert: ratio(batchRate, baseMulti),
       drain_vs_undici: ratio(drain?.tasks_s ?? NaN, baseUndici),
-      enqueue_vs_aim: ratio(enqueueRate, AIM.enqueue),
-      drain_vs_aim: ratio(drain?.tasks_s ?? NaN, AIM.drain),
+      enqueue_vs_pg_boss: ratio(enqueueRate, boss?.enqueue_tasks_s ?? NaN),
+      enqueue_vs_graphile_worker: ratio(enqueueRate, graphile?.enqueue_tasks_s ?? NaN),
+      drain_vs_pg_boss: ratio(drain?.tasks_s ?? NaN, boss?.drain_tasks_s ?? NaN),
+      drain_vs_graphile_worker: ratio(drain?.tasks_s ?? NaN, graphile?.drain_tasks_s ?? NaN),
     },
     cpu_seconds: cpu.phases,
     cpu_us_per_task: {

@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { Sql } from '../shared/db.ts';
 import { type Child, machineBusySeconds, postgresCpuSeconds, procCpuSeconds, procSyscalls } from './harness.ts';
 
-export type CpuSplit = Record<'gateway' | 'workers' | 'postgres' | 'bench' | 'raw' | 'others', number>;
+export type CpuSplit = Record<'gateway' | 'workers' | 'postgres' | 'bench' | 'raw' | 'peers' | 'others', number>;
 /** syscalls: read/write system calls of the gateways and of the workers (socket sends are writes). */
 export type CpuPhase = {
   wall: number;
@@ -28,10 +28,11 @@ export function createCpuMeter(o: { children: Child[]; pgDataDir: string; sql: (
       gateway: of('gateway'),
       workers: of('worker-'),
       raw: of('raw-undici-'),
+      peers: of('peer-'),
       postgres: postgresCpuSeconds(path.join(o.pgDataDir, 'pg')),
       bench: (own.user + own.system) / 1e6,
     };
-    const ours = split.gateway + split.workers + split.raw + split.postgres + split.bench;
+    const ours = split.gateway + split.workers + split.raw + split.peers + split.postgres + split.bench;
     return { ...split, others: machineBusySeconds() - ours };
   }
 

@@ -242,3 +242,13 @@ export function procSyscalls(pid: number | undefined): { reads: number; writes: 
     return { reads: 0, writes: 0 };
   }
 }
+
+/** Peak resident set size of a live process in MiB (VmHWM in /proc/<pid>/status; NaN elsewhere). */
+export function procPeakRssMb(pid: number | undefined): number {
+  try {
+    const kb = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+    return Math.round((kb / 1024) * 10) / 10;
+  } catch {
+    return NaN;
+  }
+}
