@@ -17,6 +17,7 @@ import { circuitRoutes } from './api/circuits.ts';
 import { endpointRoutes } from './api/endpoints.ts';
 import { keyRoutes } from './api/keys.ts';
 import { monitorRoutes } from './api/monitors.ts';
+import { queueRoutes } from './api/queues.ts';
 import { scheduleRoutes } from './api/schedules.ts';
 import { signingKeyRoutes } from './api/signing-keys.ts';
 import { syncRoutes } from './api/sync.ts';
@@ -190,6 +191,7 @@ export function createApp(deps: AppDeps) {
   api.route('/', endpointRoutes({ sql, checkTarget }));
   api.route('/', monitorRoutes({ sql }));
   api.route('/', syncRoutes({ sql, maxBodyBytes: deps.maxBodyBytes, checkTarget }));
+  api.route('/', queueRoutes({ sql }));
   app.route('/api/v1', api);
   // The web UI (docs/ui.md): sessions instead of Bearer keys, the same routes underneath.
   app.route(

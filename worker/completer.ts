@@ -60,7 +60,7 @@ export async function completeTasks(sql: Queryable, items: Completion[]): Promis
       from v
       where t.id = v.id and t.lease_token = v.token and t.status in ('running', 'canceled')
       returning t.id, t.team_id, t.status, t.attempts, t.callback_url, t.failure_callback_url, t.traceparent, t.schedule_id,
-        t.parent_id, t.notify
+        t.parent_id, t.notify, t.queue is not null or t.flow_key is not null as gated
     ), sched as (
       -- A schedule counts failures in a row and forgets them on the first success. p is the
       -- row as it was before (for schedule.recovered: the first success after failures).
@@ -125,11 +125,13 @@ export async function completeTasks(sql: Queryable, items: Completion[]): Promis
         ${DEFAULT_RETRY.min_backoff_ms}::int as min_backoff_ms, ${DEFAULT_RETRY.max_backoff_ms}::int as max_backoff_ms,
         ${DEFAULT_TIMEOUT_MS}::int as timeout_ms, null::text as queue, 'callback' as label, null::text as callback_url,
         null::text as failure_callback_url, null::text as idempotency_key, cb.id as parent_id, null::uuid as schedule_id,
-        null::timestamptz as scheduled_for, cb.traceparent, true as notify, null::text as body_encoding
+        null::timestamptz as scheduled_for, cb.traceparent, true as notify, null::text as body_encoding,
+        null::text as flow_key, null::int as flow_parallelism, null::float8 as flow_rate
       from cb
     ), ins as (${insertTaskRows(sql)}
     ), wake as (
-      ${notifyWorkers(sql)} from ins limit 1
+      -- new callback tasks are due; a slot of a queue or flow key came free (docs/queues.md)
+      ${notifyWorkers(sql)} from (select 1 from ins union all select 1 from upd where upd.gated) w limit 1
     )
     select upd.id, upd.status, upd.schedule_id, upd.parent_id, (select count(*) from wake) as woke from upd`;
   // ev is a data-modifying CTE: PostgreSQL runs it whether or not it is referenced.
