@@ -27,7 +27,13 @@ export async function runSync(config: Config, args: string[], out: (line: string
     headers: { authorization: `Bearer ${config.apiKey}`, 'content-type': 'application/json' },
     body: JSON.stringify(doc),
   });
-  const body = (await res.json().catch(() => null)) as Record<string, any> | null;
+  type Answer = {
+    code?: string;
+    detail?: string;
+    errors?: { path: string; message: string }[];
+    changed?: boolean;
+  } & Partial<Record<'created' | 'updated' | 'deleted' | 'unchanged', Record<string, string[]>>>;
+  const body = (await res.json().catch(() => null)) as Answer | null;
   if (res.status !== 200 || !body) {
     out(`posthorn sync: ${res.status} ${body?.code ?? ''}: ${body?.detail ?? 'unexpected answer'}`);
     for (const e of body?.errors ?? []) out(`  ${e.path}: ${e.message}`);
