@@ -10,6 +10,7 @@ import { migrate } from '../shared/migrate.ts';
 import { startWorker } from '../worker/main.ts';
 import { runKeys } from './keys.ts';
 import { runStart } from './start.ts';
+import { runSync } from './sync.ts';
 
 const USAGE = `usage: posthorn <command>
   start              embedded PostgreSQL (unless DATABASE_URL), migrations, gateway and workers
@@ -19,6 +20,9 @@ const USAGE = `usage: posthorn <command>
   keys create --team <slug> --role admin|write|read [--name <name>]
   keys list [--team <slug>]
   keys revoke <id>
+  sync <file.json> [--delete-removed]
+                     PUT the file to /api/v1/sync (POSTHORN_API_KEY, an admin key;
+                     POSTHORN_URL, default http://HOST:PORT); docs/sync-example.json
 The keys commands use DATABASE_URL, else the embedded database of POSTHORN_DATA_DIR
 (the running one, or started for the command). Configuration: docs/configuration.md`;
 
@@ -87,6 +91,11 @@ async function main(argv: string[]) {
       } finally {
         await db.stop();
       }
+    }
+    case 'sync': {
+      const code = await runSync(config, rest);
+      if (code !== 0) process.exit(code);
+      return;
     }
     case undefined:
     case 'help':

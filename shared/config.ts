@@ -105,6 +105,13 @@ const envSchema = z.object({
     .transform(() => null)
     .or(rateLimitSchema)
     .prefault('100/1s'),
+  // `posthorn sync` (bin/sync.ts): the gateway to call and the admin key to call it with.
+  POSTHORN_URL: z
+    .string()
+    .url()
+    .refine((u) => /^https?:$/.test(new URL(u).protocol), 'expected an http(s) URL')
+    .optional(),
+  POSTHORN_API_KEY: z.string().regex(keyPattern, 'expected ph_ followed by at least 32 letters or digits').optional(),
   POSTHORN_MAX_BODY_BYTES: int(1024, 64 * 1024 * 1024).default(1_048_576),
   POSTHORN_LEASE_MS: int(500, 24 * 3_600_000).default(30_000),
   POSTHORN_POLL_INTERVAL_MS: int(10, 60_000).default(1000),
@@ -177,6 +184,8 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
     targetAllowlist: e.POSTHORN_TARGET_ALLOWLIST,
     rateLimit: e.POSTHORN_RATE_LIMIT,
     inboundRateLimit: e.POSTHORN_INBOUND_RATE_LIMIT,
+    apiUrl: e.POSTHORN_URL?.replace(/\/+$/, ''),
+    apiKey: e.POSTHORN_API_KEY,
     trustedProxies: e.POSTHORN_TRUSTED_PROXIES,
     maxBodyBytes: e.POSTHORN_MAX_BODY_BYTES,
     leaseMs: e.POSTHORN_LEASE_MS,

@@ -8,7 +8,9 @@ import type { Sql } from '../../shared/db.ts';
 import { ProblemError } from '../../shared/errors.ts';
 import type { TargetCheck } from '../../shared/targets.ts';
 import { circuitRoutes } from '../api/circuits.ts';
+import { endpointRoutes } from '../api/endpoints.ts';
 import { keyRoutes } from '../api/keys.ts';
+import { monitorRoutes } from '../api/monitors.ts';
 import { scheduleRoutes } from '../api/schedules.ts';
 import { signingKeyRoutes } from '../api/signing-keys.ts';
 import { taskRoutes } from '../api/tasks.ts';
@@ -34,6 +36,8 @@ export function inProcessApi(deps: ApiDeps): ApiCall {
   api.route('/', keyRoutes(deps));
   api.route('/', signingKeyRoutes(deps));
   api.route('/', circuitRoutes(deps));
+  api.route('/', endpointRoutes(deps));
+  api.route('/', monitorRoutes(deps));
   // Rethrown: the caller gets the ProblemError (or database error) itself, not a 500 response.
   api.onError((err) => {
     throw err;

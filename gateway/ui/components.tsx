@@ -47,6 +47,12 @@ const BADGES: Record<string, [string, string]> = {
   closed: ['✓', 'good'],
   half_open: ['◐', 'warn'],
   open: ['✕', 'bad'],
+  // Heartbeat monitors and inbound endpoints.
+  up: ['✓', 'good'],
+  down: ['✕', 'bad'],
+  new: ['●', 'wait'],
+  enabled: ['▶', 'good'],
+  disabled: ['‖', 'off'],
 };
 
 export function Badge({ status }: { status: string }) {
@@ -95,6 +101,11 @@ const NOTICES: Record<string, string> = {
   resumed: 'Schedule resumed.',
   revoked: 'Key revoked: its sessions and requests stop now.',
   'previous-removed': 'The previous signing secret no longer signs.',
+  'endpoint-created': 'Endpoint created: send webhooks to its inbound URL.',
+  'endpoint-changed': 'Endpoint changed.',
+  'event-replayed': 'Event forwarded again as a new task.',
+  'monitor-created': 'Monitor created: it is new until its first ping.',
+  'monitor-changed': 'Monitor changed.',
 };
 
 export function Notice({ c }: { c: Context<UiEnv> }) {

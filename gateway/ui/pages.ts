@@ -5,9 +5,13 @@
 // working directory, and `posthorn` may be started from anywhere.
 import type { UiPage } from './env.ts';
 import { deadLettersPage } from './pages/dead-letters.tsx';
+import { endpointsPage } from './pages/endpoints.tsx';
 import { keysPage } from './pages/keys.tsx';
+import { monitorsPage } from './pages/monitors.tsx';
 import { schedulesPage } from './pages/schedules.tsx';
 import { statusPage } from './pages/status.tsx';
 import { tasksPage } from './pages/tasks.tsx';
 
 export const PAGES: UiPage[] = [tasksPage, deadLettersPage, schedulesPage, statusPage, keysPage];
+PAGES.push(monitorsPage); // heartbeat monitors (docs/monitors.md)
+PAGES.push(endpointsPage); // inbound endpoints (docs/endpoints.md)
