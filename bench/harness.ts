@@ -104,11 +104,10 @@ export function forkChild(
   proc.stdout!.on('data', keep);
   proc.stderr!.on('data', keep);
   const exited = new Promise<void>((ok) => proc.once('exit', () => ok()));
+  // 2 minutes: on the 2-core machine under a load average of 30 a process took 20-25 s to start.
+  const readyMs = opts.readyTimeoutMs ?? 120_000;
   const ready = new Promise<unknown>((ok, fail) => {
-    const timer = setTimeout(
-      () => fail(new Error(`${name} not ready after ${opts.readyTimeoutMs ?? 30_000} ms\n${tail.join('\n')}`)),
-      opts.readyTimeoutMs ?? 30_000,
-    );
+    const timer = setTimeout(() => fail(new Error(`${name} not ready after ${readyMs} ms\n${tail.join('\n')}`)), readyMs);
     proc.on('message', (m: { type?: string } | null) => {
       if (m?.type === 'ready') {
         clearTimeout(timer);

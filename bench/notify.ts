@@ -1,12 +1,15 @@
 // What notifications cost the drain (docs/notifications.md): 10,000 tasks fail at once against
-// a dead origin (a closed port on 127.0.0.1, max_retries 0), drained by 2 worker processes,
-// with four channels (slack, discord, webhook, email) listening for task.failed.
-//   before: the worker code of another checkout (BENCH_BEFORE_DIR, e.g. an export of main),
-//           which writes no events and runs no notifier;
-//   after:  this checkout: the completer writes 10,000 events, the leader's notifier folds them.
-// Runs alternate before/after (and swap order each round) in the same period on the same
-// database, so machine load hits both alike; the ratio of medians is the figure to quote.
-//   node --import tsx bench/notify.ts     (BENCH_BEFORE_DIR required, BENCH_NOTIFY_ROUNDS=3)
+// a dead origin (a closed port on 127.0.0.1, max_retries 0), drained by 2 worker processes of
+// this checkout, with four channels (slack, discord, webhook, email) listening for task.failed.
+//   silent: the tasks carry `notify: false`, so the completer writes no event and the leader's
+//           notifier has nothing to fold or send: the drain without notifications;
+//   notify: the same tasks with notify on: the completer writes task.failed events, the
+//           notifier folds them and sends one message per channel.
+// Same code, same database, same run: the difference is the notification work alone. Runs
+// alternate (and swap order each round) so machine load hits both alike; the ratio of medians
+// is the figure to quote. Circuit breakers are kept closed (a dead origin would open one and
+// hold the tasks, in both variants).
+//   node --import tsx bench/notify.ts     (BENCH_NOTIFY_ROUNDS=3, BENCH_NOTIFY_TASKS=10000)
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -25,9 +28,8 @@ import { type Child, forkChild, freePort, postgresCpuSeconds, procCpuSeconds, sl
 
 const TASKS = Number(process.env.BENCH_NOTIFY_TASKS ?? 10_000);
 const ROUNDS = Number(process.env.BENCH_NOTIFY_ROUNDS ?? 3);
-const beforeDir = process.env.BENCH_BEFORE_DIR;
-if (!beforeDir) throw new Error('set BENCH_BEFORE_DIR to a checkout of the code to compare with (e.g. git archive main)');
-const BIN = { after: fileURLToPath(new URL('../bin/posthorn.js', import.meta.url)), before: path.resolve(beforeDir, 'bin/posthorn.js') };
+const BIN = fileURLToPath(new URL('../bin/posthorn.js', import.meta.url));
+type Variant = 'silent' | 'notify';
 const log = (m: string) => process.stderr.write(`bench-notify: ${m}\n`);
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'posthorn-bench-notify-'));
@@ -70,11 +72,12 @@ try {
     POSTHORN_METRICS_PORT: '0',
     POSTHORN_SHUTDOWN_GRACE_MS: '3000',
     POSTHORN_SMTP_URL: smtpUrl,
+    POSTHORN_CIRCUIT_MIN_REQUESTS: '1000000',
   };
 
-  async function run(variant: 'before' | 'after') {
+  async function run(variant: Variant) {
     const dead = await freePort(); // nothing listens: every attempt is a refused connection
-    const workers = [0, 1].map((i) => forkChild(`${variant}-worker-${i + 1}`, BIN[variant], ['worker'], { env }));
+    const workers = [0, 1].map((i) => forkChild(`${variant}-worker-${i + 1}`, BIN, ['worker'], { env, readyTimeoutMs: 120_000 }));
     children.push(...workers);
     await Promise.all(workers.map((w) => w.ready));
     await sleep(500); // let the leader settle (both variants alike)
@@ -82,6 +85,7 @@ try {
     const input = taskInputSchema.parse({
       url: `http://127.0.0.1:${dead}/x`,
       retry: { max_retries: 0, min_backoff_ms: 0, max_backoff_ms: 0 },
+      notify: variant === 'notify',
     });
     // CPU seconds of the workers and PostgreSQL: what the drain cost, less sensitive than wall
     // time to what else the (shared) machine is doing.
@@ -102,7 +106,7 @@ try {
     const drainMs = performance.now() - t0;
     const cpuS = cpu() - cpu0;
     let notifyMs = NaN;
-    if (variant === 'after') {
+    if (variant === 'notify') {
       for (let i = 0; i < 500; i++) {
         const [r] = await sql`select count(*)::int as n from events where dispatched_at is null`;
         const [d] = await sql`select count(*)::int as n from channel_deliveries where status = 'pending'`;
@@ -114,15 +118,15 @@ try {
     await Promise.all(workers.map((w) => stopChild(w)));
     const messages = sink.anonymous + mails - msgsBefore;
     log(
-      `${variant}: drain ${Math.round(drainMs)} ms (${Math.round((TASKS * 1000) / drainMs)}/s), CPU ${cpuS.toFixed(2)} s, messages ${messages}${variant === 'after' ? `, all sent ${Math.round(notifyMs)} ms after the first insert` : ''}`,
+      `${variant}: drain ${Math.round(drainMs)} ms (${Math.round((TASKS * 1000) / drainMs)}/s), CPU ${cpuS.toFixed(2)} s, messages ${messages}${variant === 'notify' ? `, all sent ${Math.round(notifyMs)} ms after the first insert` : ''}`,
     );
     return { drainMs, cpuS };
   }
 
-  const times = { before: [] as number[], after: [] as number[] };
-  const cpus = { before: [] as number[], after: [] as number[] };
+  const times = { silent: [] as number[], notify: [] as number[] };
+  const cpus = { silent: [] as number[], notify: [] as number[] };
   for (let r = 0; r < ROUNDS; r++) {
-    const order: ('before' | 'after')[] = r % 2 === 0 ? ['before', 'after'] : ['after', 'before'];
+    const order: Variant[] = r % 2 === 0 ? ['silent', 'notify'] : ['notify', 'silent'];
     for (const v of order) {
       const { drainMs, cpuS } = await run(v);
       times[v].push(drainMs);
@@ -130,20 +134,20 @@ try {
     }
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  const ratio = median(times.after) / median(times.before);
-  const cpuRatio = median(cpus.after) / median(cpus.before);
+  const ratio = median(times.notify) / median(times.silent);
+  const cpuRatio = median(cpus.notify) / median(cpus.silent);
   const result = {
     tasks: TASKS,
     rounds: ROUNDS,
-    before_ms: times.before.map(Math.round),
-    after_ms: times.after.map(Math.round),
+    silent_ms: times.silent.map(Math.round),
+    notify_ms: times.notify.map(Math.round),
     ratio: Number(ratio.toFixed(3)),
-    before_cpu_s: cpus.before.map((x) => Number(x.toFixed(2))),
-    after_cpu_s: cpus.after.map((x) => Number(x.toFixed(2))),
+    silent_cpu_s: cpus.silent.map((x) => Number(x.toFixed(2))),
+    notify_cpu_s: cpus.notify.map((x) => Number(x.toFixed(2))),
     cpu_ratio: Number(cpuRatio.toFixed(3)),
   };
   console.log(
-    `notifications: drain of ${TASKS} failing tasks, median after/before: wall time ${ratio.toFixed(3)}, CPU of workers + PostgreSQL ${cpuRatio.toFixed(3)}`,
+    `notifications: drain of ${TASKS} failing tasks, median notify/silent: wall time ${ratio.toFixed(3)}, CPU of workers + PostgreSQL ${cpuRatio.toFixed(3)}`,
   );
   console.log(`BENCH_NOTIFY_JSON ${JSON.stringify(result)}`);
   await sink.close();

@@ -32,7 +32,6 @@ export function observeAttempt(task: ClaimedTask, now: number): AttemptObservati
 }
 
 class AttemptSpans implements AttemptObservation {
-  readonly logIds: { trace_id: string; span_id: string };
   readonly clientSpan: ExecutorDeps['clientSpan'];
   private readonly span: Span;
 
@@ -53,9 +52,13 @@ class AttemptSpans implements AttemptObservation {
       parent,
     );
     this.span = span;
-    this.logIds = logIds(span);
     const ctx = trace.setSpan(parent, span);
     this.clientSpan = () => new ClientSpan(task.method, target, ctx);
+  }
+
+  /** Only read for a warning's log line, so made then. */
+  get logIds() {
+    return logIds(this.span);
   }
 
   end(result: AttemptResult, plan: Plan) {
