@@ -1,9 +1,10 @@
 // One HTTP attempt with undici: the stored request plus Posthorn's headers, a timeout over the
 // whole attempt, a bounded read of the response, and the outcome classified.
-import { randomBytes } from 'node:crypto';
 import { type Dispatcher, request } from 'undici';
+import { randomHex } from '../shared/ids.ts';
 import { version } from '../shared/version.ts';
 import type { ClaimedTask } from './producer.ts';
+import { requestBody } from './request-body.ts';
 import type { Outcome } from './retry.ts';
 
 export const STORED_BODY_BYTES = 64 * 1024; // kept with the attempt (docs/api.md §4)
@@ -40,7 +41,7 @@ const USER_AGENT = `Posthorn/${version}`;
 function childTraceparent(parent: string | null): string | undefined {
   if (!parent) return undefined;
   const [v, traceId, , flags] = parent.split('-');
-  return `${v}-${traceId}-${randomBytes(8).toString('hex')}-${flags}`;
+  return `${v}-${traceId}-${randomHex(8)}-${flags}`;
 }
 
 export function outgoingHeaders(task: ClaimedTask, traceparent = childTraceparent(task.traceparent)): Record<string, string> {
@@ -106,7 +107,7 @@ async function send(task: ClaimedTask, deps: ExecutorDeps, signal: AbortSignal, 
     const res = await request(task.url, {
       method: task.method as Dispatcher.HttpMethod,
       headers,
-      body: task.body ?? undefined,
+      body: requestBody(task.body, headers),
       dispatcher: deps.dispatcher,
       signal,
       headersTimeout: task.timeout_ms,
