@@ -66,7 +66,7 @@ export async function startSink(): Promise<Sink> {
   };
 }
 
-/** A forked child whose stdout/stderr are kept (last lines) and printed only at pino level ≥ error. */
+/** A forked child (ready within 120 s: a loaded 2-core machine compiles slowly) whose stdout/stderr are kept (last lines) and printed only at pino level ≥ error. */
 export type Child = {
   name: string;
   proc: ChildProcess;
@@ -106,8 +106,8 @@ export function forkChild(
   const exited = new Promise<void>((ok) => proc.once('exit', () => ok()));
   const ready = new Promise<unknown>((ok, fail) => {
     const timer = setTimeout(
-      () => fail(new Error(`${name} not ready after ${opts.readyTimeoutMs ?? 30_000} ms\n${tail.join('\n')}`)),
-      opts.readyTimeoutMs ?? 30_000,
+      () => fail(new Error(`${name} not ready after ${opts.readyTimeoutMs ?? 120_000} ms\n${tail.join('\n')}`)),
+      opts.readyTimeoutMs ?? 120_000,
     );
     proc.on('message', (m: { type?: string } | null) => {
       if (m?.type === 'ready') {
