@@ -66,7 +66,7 @@ export async function startSink(): Promise<Sink> {
   };
 }
 
-/** A forked child whose stdout/stderr are kept (last lines) and printed only at pino level ≥ error. */
+/** A forked child (ready within 120 s: a loaded 2-core machine compiles slowly) whose stdout/stderr are kept (last lines) and printed only at pino level ≥ error. */
 export type Child = {
   name: string;
   proc: ChildProcess;

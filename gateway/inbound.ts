@@ -121,6 +121,9 @@ export function forwardTask(
     scheduled_for: null,
     traceparent: taskTraceparent(traceparent),
     notify: true,
+    flow_key: null,
+    flow_parallelism: null,
+    flow_rate: null,
   };
 }
 

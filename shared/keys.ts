@@ -1,7 +1,7 @@
 // API keys: "ph_" + 40 base62 characters (≈238 bits). Only their SHA-256 is stored; a key is
 // shown once, when it is made. SHA-256 (not a slow KDF) is right here: the key is random and
 // long, so there is nothing to brute-force, and auth stays one index lookup per request.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Queryable, Sql } from './db.ts';
 import { randomBase62, uuidv7 } from './ids.ts';
 
@@ -9,7 +9,9 @@ export type Role = 'read' | 'write' | 'admin';
 export const ROLES: Role[] = ['read', 'write', 'admin'];
 
 export const generateKey = () => `ph_${randomBase62(40)}`;
-export const hashKey = (key: string) => createHash('sha256').update(key).digest();
+// crypto.hash is the one-shot form: no Hash object per request (the gateway hashes every
+// request's key before its cache lookup, gateway/auth.ts).
+export const hashKey = (key: string): Buffer => hash('sha256', key, 'buffer');
 
 export async function createKey(sql: Queryable, teamId: string, name: string, role: Role, key = generateKey()) {
   const id = uuidv7();

@@ -2,10 +2,10 @@
 // the row a new task becomes and the one statement that inserts it (used by the gateway's
 // enqueue, the scheduler's ticks and the completer's callback tasks), the SQL fragments that
 // transitions share, and the API's view of a status.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { fixedFragment, type Queryable } from './db.ts';
 import { parseDelay } from './duration.ts';
-import { uuidv7 } from './ids.ts';
+import { randomHex, uuidv7 } from './ids.ts';
 import { tasksEnqueued } from './metrics.ts';
 import type { TaskInput } from './schemas.ts';
 
@@ -131,7 +131,7 @@ const TRACEPARENT_RE = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 export function taskTraceparent(incoming: string | undefined): string {
   const m = incoming ? TRACEPARENT_RE.exec(incoming.trim()) : null;
   if (m && !/^0+$/.test(m[1]!) && !/^0+$/.test(m[2]!)) return incoming!.trim();
-  return `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
+  return `00-${randomHex(16)}-${randomHex(8)}-01`;
 }
 
 export type EncodedBody = { body: string | null; isJson: boolean };

@@ -23,7 +23,9 @@ export type ClaimOptions = { workerId: string; limit: number; leaseMs: number; t
 type Row = ClaimedTask & { more: boolean | null; gated_due: boolean | null; wake_ms: number | null };
 
 /** The columns a claim returns (ClaimedTask). */
-const RETURNING = (sql: Queryable) => sql`t.id, t.team_id::text, t.url, t.method, t.headers, t.body, t.body_is_json, t.body_encoding, t.attempts,
+const RETURNING = (
+  sql: Queryable,
+) => sql`t.id, t.team_id::text, t.url, t.method, t.headers, t.body, t.body_is_json, t.body_encoding, t.attempts,
   t.retry_base, t.max_retries, t.min_backoff_ms, t.max_backoff_ms, t.timeout_ms, t.lease_token, t.traceparent, t.schedule_id, t.run_at`;
 
 const START = (sql: Queryable, o: ClaimOptions) => sql`status = 'running', attempts = t.attempts + 1, started_at = now(),

@@ -52,7 +52,9 @@ export function createElector(o: ElectorOptions) {
         const [row] = await conn<{ pid: number }[]>`select pg_backend_pid() as pid`;
         if (row!.pid !== lockPid) throw new Error('the leader session was replaced (the database restarted?); its lock is gone');
       } else {
-        const [row] = await conn<{ got: boolean; pid: number }[]>`select pg_try_advisory_lock(${LEADER_LOCK}) as got, pg_backend_pid() as pid`;
+        const [row] = await conn<
+          { got: boolean; pid: number }[]
+        >`select pg_try_advisory_lock(${LEADER_LOCK}) as got, pg_backend_pid() as pid`;
         if (row!.got) {
           leader = true;
           lockPid = row!.pid;
