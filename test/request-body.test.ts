@@ -25,7 +25,7 @@ describe('requestBody', () => {
     const headers: Record<string, string> = {};
     const out = requestBody(body, headers);
     expect(out).toBeInstanceOf(Readable);
-    const bytes = await bytesOf(out);
+    const bytes = await bytesOf(out as Readable);
     expect(bytes.equals(Buffer.from(body))).toBe(true);
     expect(headers['content-length']).toBe(String(Buffer.byteLength(body)));
     expect(bytes.toString()).not.toContain('\uFFFD');
