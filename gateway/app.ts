@@ -9,11 +9,13 @@ import { errorForLog, isDataError, isUnavailableError, ProblemError, problem } f
 import type { Logger } from '../shared/logger.ts';
 import { gatewayRegistry, scrapeRegistry } from '../shared/metrics.ts';
 import { migrationsCurrent } from '../shared/migrate.ts';
+import type { SecretBox } from '../shared/secret-box.ts';
 import type { TargetCheck } from '../shared/targets.ts';
 import { withTimeout } from '../shared/timeout.ts';
 import { adminRoutes } from './api/admin.ts';
 import { channelRoutes } from './api/channels.ts';
 import { circuitRoutes } from './api/circuits.ts';
+import { connectionRoutes } from './api/connections.ts';
 import { keyRoutes } from './api/keys.ts';
 import { scheduleRoutes } from './api/schedules.ts';
 import { signingKeyRoutes } from './api/signing-keys.ts';
@@ -46,6 +48,8 @@ export type AppDeps = {
   bodyTimeoutMs?: number;
   /** POSTHORN_TRUSTED_PROXIES: whose X-Forwarded-For names the client in logs. */
   trustedProxies?: TrustedProxies;
+  /** POSTHORN_SECRET_KEY's box (shared/secret-box.ts); absent: connections are refused. */
+  secretBox?: SecretBox | null;
 };
 
 // A batch of up to 1000 tasks may be larger than one task: its request may be 10 bodies big.
@@ -180,6 +184,7 @@ export function createApp(deps: AppDeps) {
   api.route('/', signingKeyRoutes({ sql }));
   api.route('/', channelRoutes({ sql, checkTarget }));
   api.route('/', circuitRoutes({ sql }));
+  api.route('/', connectionRoutes({ sql, box: deps.secretBox ?? null, checkTarget }));
   app.route('/api/v1', api);
   // The web UI (docs/ui.md): sessions instead of Bearer keys, the same routes underneath.
   app.route(

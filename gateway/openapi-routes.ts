@@ -11,6 +11,7 @@ import { batchInputSchema, listTasksQuerySchema, retrySchema, scheduleInputSchem
 import { createTeamSchema, patchTeamSchema } from './api/admin.ts';
 import { createChannelSchema } from './api/channels.ts';
 import { statusPageSchema as statusPageInputSchema } from './api/circuits.ts';
+import { createConnectionSchema, patchConnectionSchema } from './api/connections.ts';
 import { createKeySchema } from './api/keys.ts';
 import * as r from './api/responses.ts';
 
@@ -62,6 +63,8 @@ export const TAGS = {
   Keys: "The team's API keys (admin role).",
   'Signing keys': "The team's Standard Webhooks secrets that sign every delivery (admin role).",
   Channels: 'Where notifications go: e-mail, Slack, Discord or a signed webhook (admin role).',
+  Connections:
+    'Credentials that tasks and schedules name in auth: OAuth2 client credentials, bearer, basic (admin role; docs/connections.md).',
   Circuits: 'Circuit breakers per target origin, and the public status page (docs/circuits.md).',
   Operator: 'Teams, with the operator token (POSTHORN_OPERATOR_TOKEN); absent without it.',
 } as const;
@@ -86,6 +89,8 @@ export const REQUEST_SCHEMAS: Record<string, z.ZodType> = {
   TeamPatch: patchTeamSchema,
   ChannelInput: createChannelSchema,
   StatusPageInput: statusPageInputSchema,
+  ConnectionInput: createConnectionSchema,
+  ConnectionPatch: patchConnectionSchema,
 };
 
 const json = (description: string, schema: z.ZodType, headers?: ResponseHeader[]): Answer => ({ description, schema, headers });
@@ -93,6 +98,7 @@ const noContent = (description: string): Answer => ({ description });
 const ID = { id: 'the id from the response that created it' };
 const SCHEDULE_ID = { id: 'the schedule id' };
 const CHANNEL_ID = { id: 'the channel id' };
+const CONNECTION_ID = { id: "the connection's id or name" };
 const SLUG = { slug: "the team's slug" };
 
 export const ROUTES: RouteSpec[] = [
@@ -401,6 +407,66 @@ export const ROUTES: RouteSpec[] = [
     access: 'admin',
     summary: 'Stop signing with the previous secret now',
     responses: { 204: noContent('deleted; 404 when there is no previous secret') },
+    errors: ['not_found'],
+  },
+
+  // Connections (docs/connections.md)
+  {
+    id: 'createConnection',
+    method: 'post',
+    path: '/api/v1/connections',
+    tag: 'Connections',
+    access: 'admin',
+    summary: 'Store credentials for tasks to use',
+    description:
+      'The secret (client_secret, token or password) is encrypted at rest and never returned. 409 when the name is taken, or when the server has no POSTHORN_SECRET_KEY.',
+    body: createConnectionSchema,
+    responses: { 201: json('created, without its secret', r.connectionSchema) },
+    errors: ['target_not_allowed', 'conflict'],
+  },
+  {
+    id: 'listConnections',
+    method: 'get',
+    path: '/api/v1/connections',
+    tag: 'Connections',
+    access: 'admin',
+    summary: "The team's connections, without secrets",
+    responses: { 200: json('the connections', r.connectionListSchema) },
+  },
+  {
+    id: 'getConnection',
+    method: 'get',
+    path: '/api/v1/connections/:id',
+    tag: 'Connections',
+    access: 'admin',
+    summary: 'Read a connection, without its secret',
+    params: CONNECTION_ID,
+    responses: { 200: json('the connection', r.connectionSchema) },
+    errors: ['not_found'],
+  },
+  {
+    id: 'updateConnection',
+    method: 'patch',
+    path: '/api/v1/connections/:id',
+    tag: 'Connections',
+    access: 'admin',
+    summary: "Change a connection's fields or secret",
+    description: 'The type stays. A change drops the cached OAuth2 token. null removes scope or audience.',
+    params: CONNECTION_ID,
+    body: patchConnectionSchema,
+    responses: { 200: json('the connection as changed, without its secret', r.connectionSchema) },
+    errors: ['not_found', 'target_not_allowed', 'conflict'],
+  },
+  {
+    id: 'deleteConnection',
+    method: 'delete',
+    path: '/api/v1/connections/:id',
+    tag: 'Connections',
+    access: 'admin',
+    summary: 'Delete a connection',
+    description: 'Tasks that still name it fail their attempts as auth_error (retried per their policy).',
+    params: CONNECTION_ID,
+    responses: { 204: noContent('deleted; 404 when it is already gone') },
     errors: ['not_found'],
   },
 

@@ -121,7 +121,7 @@ export async function completeTasks(sql: Queryable, items: Completion[]): Promis
         ${DEFAULT_RETRY.min_backoff_ms}::int as min_backoff_ms, ${DEFAULT_RETRY.max_backoff_ms}::int as max_backoff_ms,
         ${DEFAULT_TIMEOUT_MS}::int as timeout_ms, null::text as queue, 'callback' as label, null::text as callback_url,
         null::text as failure_callback_url, null::text as idempotency_key, cb.id as parent_id, null::uuid as schedule_id,
-        null::timestamptz as scheduled_for, cb.traceparent, true as notify
+        null::timestamptz as scheduled_for, cb.traceparent, true as notify, null::text as auth_connection, null::jsonb as success
       from cb
     ), ins as (${insertTaskRows(sql)}
     ), wake as (

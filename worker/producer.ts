@@ -22,14 +22,16 @@ export type ClaimedTask = Pick<
   | 'max_backoff_ms'
   | 'timeout_ms'
   | 'schedule_id'
-> & {
-  attempts: number; // this attempt's number, 1-based
-  retry_base: number;
-  lease_token: string;
-  traceparent: string | null;
-  /** When the task came due (the delivery-lag metric); absent for tasks built by hand. */
-  run_at?: Date;
-};
+> &
+  // Optional so tasks built by hand (tests, bench) need not name them: absent = none.
+  Partial<Pick<NewTask, 'auth_connection' | 'success'>> & {
+    attempts: number; // this attempt's number, 1-based
+    retry_base: number;
+    lease_token: string;
+    traceparent: string | null;
+    /** When the task came due (the delivery-lag metric); absent for tasks built by hand. */
+    run_at?: Date;
+  };
 
 export async function claimTasks(sql: Queryable, o: { workerId: string; limit: number; leaseMs: number }): Promise<ClaimedTask[]> {
   if (o.limit <= 0) return [];
@@ -48,7 +50,8 @@ export async function claimTasks(sql: Queryable, o: { workerId: string; limit: n
       lease_token = ${token}, lease_expires_at = now() + ${o.leaseMs} * interval '1 millisecond', locked_by = ${o.workerId}
     from c where t.id = c.id
     returning t.id, t.team_id::text, t.url, t.method, t.headers, t.body, t.body_is_json, t.attempts, t.retry_base,
-      t.max_retries, t.min_backoff_ms, t.max_backoff_ms, t.timeout_ms, t.lease_token, t.traceparent, t.schedule_id, t.run_at`;
+      t.max_retries, t.min_backoff_ms, t.max_backoff_ms, t.timeout_ms, t.lease_token, t.traceparent, t.schedule_id, t.run_at,
+      t.auth_connection, t.success`;
   return rows;
 }
 
