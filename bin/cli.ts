@@ -7,7 +7,9 @@ import { EmbeddedError, openEmbeddedDatabase } from '../shared/embedded.ts';
 import { bootstrap } from '../shared/keys.ts';
 import { createLogger } from '../shared/logger.ts';
 import { migrate } from '../shared/migrate.ts';
+import { secretBoxFromConfig } from '../shared/secret-box.ts';
 import { startWorker } from '../worker/main.ts';
+import { runConnections } from './connections.ts';
 import { runKeys } from './keys.ts';
 import { runStart } from './start.ts';
 
@@ -19,7 +21,8 @@ const USAGE = `usage: posthorn <command>
   keys create --team <slug> --role admin|write|read [--name <name>]
   keys list [--team <slug>]
   keys revoke <id>
-The keys commands use DATABASE_URL, else the embedded database of POSTHORN_DATA_DIR
+  connections rotate-key   re-encrypt every connection under POSTHORN_SECRET_KEY (docs/connections.md)
+The keys and connections commands use DATABASE_URL, else the embedded database of POSTHORN_DATA_DIR
 (the running one, or started for the command). Configuration: docs/configuration.md`;
 
 function needDatabase(config: Config): Config & { databaseUrl: string } {
@@ -84,6 +87,16 @@ async function main(argv: string[]) {
       const db = await openEmbeddedDatabase({ dataDir: config.dataDir, port: config.embeddedPgPort });
       try {
         return await runKeys(db.url, rest);
+      } finally {
+        await db.stop();
+      }
+    }
+    case 'connections': {
+      const box = secretBoxFromConfig(config);
+      if (config.databaseUrl) return runConnections(config.databaseUrl, box, rest);
+      const db = await openEmbeddedDatabase({ dataDir: config.dataDir, port: config.embeddedPgPort });
+      try {
+        return await runConnections(db.url, box, rest);
       } finally {
         await db.stop();
       }

@@ -18,7 +18,7 @@ import { isUuid, uuidv7 } from '../../shared/ids.ts';
 import { headerValueProblem } from '../../shared/input-rules.ts';
 import { connectionNameSchema, httpUrl } from '../../shared/schemas.ts';
 import type { SecretBox } from '../../shared/secret-box.ts';
-import { refuseForbiddenTargets, type TargetCheck } from '../../shared/targets.ts';
+import type { TargetCheck } from '../../shared/targets.ts';
 import { type AuthEnv, requireRole } from '../auth.ts';
 import { iso, parseOrThrow, readJson } from '../http.ts';
 
@@ -132,8 +132,12 @@ export function connectionRoutes(deps: { sql: Sql; box: SecretBox | null; checkT
     return box;
   }
 
+  // The token request obeys the same outbound rules as deliveries (docs/api.md §7).
   function checkTokenUrl(input: { token_url?: string }) {
-    if (input.token_url) refuseForbiddenTargets({ url: input.token_url }, deps.checkTarget, []);
+    const verdict = input.token_url ? deps.checkTarget(new URL(input.token_url)) : null;
+    if (verdict && !verdict.ok) {
+      throw problem('target_not_allowed', `token_url: ${verdict.reason}`, [{ path: 'token_url', message: verdict.reason }]);
+    }
   }
 
   async function find(teamId: string, idOrName: string): Promise<Row> {
