@@ -7,7 +7,9 @@ import { EmbeddedError, openEmbeddedDatabase } from '../shared/embedded.ts';
 import { bootstrap } from '../shared/keys.ts';
 import { createLogger } from '../shared/logger.ts';
 import { migrate } from '../shared/migrate.ts';
+import { secretBoxFromConfig } from '../shared/secret-box.ts';
 import { startWorker } from '../worker/main.ts';
+import { runConnections } from './connections.ts';
 import { runKeys } from './keys.ts';
 import { runStart } from './start.ts';
 import { runSync } from './sync.ts';
@@ -23,7 +25,8 @@ const USAGE = `usage: posthorn <command>
   sync <file.json> [--delete-removed]
                      PUT the file to /api/v1/sync (POSTHORN_API_KEY, an admin key;
                      POSTHORN_URL, default http://HOST:PORT); docs/sync-example.json
-The keys commands use DATABASE_URL, else the embedded database of POSTHORN_DATA_DIR
+  connections rotate-key   re-encrypt every connection under POSTHORN_SECRET_KEY (docs/connections.md)
+The keys and connections commands use DATABASE_URL, else the embedded database of POSTHORN_DATA_DIR
 (the running one, or started for the command). Configuration: docs/configuration.md`;
 
 function needDatabase(config: Config): Config & { databaseUrl: string } {
@@ -96,6 +99,16 @@ async function main(argv: string[]) {
       const code = await runSync(config, rest);
       if (code !== 0) process.exit(code);
       return;
+    }
+    case 'connections': {
+      const box = secretBoxFromConfig(config);
+      if (config.databaseUrl) return runConnections(config.databaseUrl, box, rest);
+      const db = await openEmbeddedDatabase({ dataDir: config.dataDir, port: config.embeddedPgPort });
+      try {
+        return await runConnections(db.url, box, rest);
+      } finally {
+        await db.stop();
+      }
     }
     case undefined:
     case 'help':

@@ -9,11 +9,13 @@ import { errorForLog, isDataError, isUnavailableError, ProblemError, problem } f
 import type { Logger } from '../shared/logger.ts';
 import { gatewayRegistry, scrapeRegistry } from '../shared/metrics.ts';
 import { migrationsCurrent } from '../shared/migrate.ts';
+import type { SecretBox } from '../shared/secret-box.ts';
 import type { TargetCheck } from '../shared/targets.ts';
 import { withTimeout } from '../shared/timeout.ts';
 import { adminRoutes } from './api/admin.ts';
 import { channelRoutes } from './api/channels.ts';
 import { circuitRoutes } from './api/circuits.ts';
+import { connectionRoutes } from './api/connections.ts';
 import { endpointRoutes } from './api/endpoints.ts';
 import { keyRoutes } from './api/keys.ts';
 import { monitorRoutes } from './api/monitors.ts';
@@ -54,6 +56,8 @@ export type AppDeps = {
   trustedProxies?: TrustedProxies;
   /** Writes /in/<slug> events in groups (gateway/inbound.ts); absent: the app makes its own. */
   inboundWriter?: InboundWriter;
+  /** POSTHORN_SECRET_KEY's box (shared/secret-box.ts); absent: connections are refused. */
+  secretBox?: SecretBox | null;
 };
 
 // A batch of up to 1000 tasks may be larger than one task: its request may be 10 bodies big.
@@ -192,6 +196,7 @@ export function createApp(deps: AppDeps) {
   api.route('/', monitorRoutes({ sql }));
   api.route('/', syncRoutes({ sql, maxBodyBytes: deps.maxBodyBytes, checkTarget }));
   api.route('/', queueRoutes({ sql }));
+  api.route('/', connectionRoutes({ sql, box: deps.secretBox ?? null, checkTarget }));
   app.route('/api/v1', api);
   // The web UI (docs/ui.md): sessions instead of Bearer keys, the same routes underneath.
   app.route(

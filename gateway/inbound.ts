@@ -124,6 +124,8 @@ export function forwardTask(
     flow_key: null,
     flow_parallelism: null,
     flow_rate: null,
+    auth_connection: null,
+    success: null,
   };
 }
 

@@ -12,6 +12,7 @@ import { batchInputSchema, listTasksQuerySchema, retrySchema, scheduleInputSchem
 import { createTeamSchema, patchTeamSchema } from './api/admin.ts';
 import { createChannelSchema } from './api/channels.ts';
 import { statusPageSchema as statusPageInputSchema } from './api/circuits.ts';
+import { createConnectionSchema, patchConnectionSchema } from './api/connections.ts';
 import { endpointInputSchema } from './api/endpoints.ts';
 import { createKeySchema } from './api/keys.ts';
 import { monitorInputSchema } from './api/monitors.ts';
@@ -67,6 +68,8 @@ export const TAGS = {
   'Signing keys': "The team's Standard Webhooks secrets that sign every delivery (admin role).",
   Channels: 'Where notifications go: e-mail, Slack, Discord or a signed webhook (admin role).',
   Queues: 'Named queues: parallelism, start rate and pause, enforced fleet-wide (docs/queues.md).',
+  Connections:
+    'Credentials that tasks and schedules name in auth: OAuth2 client credentials, bearer, basic (admin role; docs/connections.md).',
   Circuits: 'Circuit breakers per target origin, and the public status page (docs/circuits.md).',
   Endpoints: 'Inbound endpoints: receive webhooks at /in/<slug> without a key and forward each as a task (docs/endpoints.md).',
   Monitors: 'Heartbeat monitors: jobs ping /ping/<token>; a missed ping sends monitor.down (docs/monitors.md).',
@@ -98,6 +101,8 @@ export const REQUEST_SCHEMAS: Record<string, z.ZodType> = {
   MonitorInput: monitorInputSchema,
   SyncInput: syncInputSchema,
   QueueSettings: queueSettingsSchema,
+  ConnectionInput: createConnectionSchema,
+  ConnectionPatch: patchConnectionSchema,
 };
 
 /** PATCH bodies of endpoints and monitors: any fields of the input; null removes an optional one. */
@@ -115,6 +120,7 @@ const noContent = (description: string): Answer => ({ description });
 const ID = { id: 'the id from the response that created it' };
 const SCHEDULE_ID = { id: 'the schedule id' };
 const CHANNEL_ID = { id: 'the channel id' };
+const CONNECTION_ID = { id: "the connection's id or name" };
 const SLUG = { slug: "the team's slug" };
 const QUEUE_NAME = { name: 'the queue name: letters, digits and _ . : - (at most 64)' };
 
@@ -424,6 +430,66 @@ export const ROUTES: RouteSpec[] = [
     access: 'admin',
     summary: 'Stop signing with the previous secret now',
     responses: { 204: noContent('deleted; 404 when there is no previous secret') },
+    errors: ['not_found'],
+  },
+
+  // Connections (docs/connections.md)
+  {
+    id: 'createConnection',
+    method: 'post',
+    path: '/api/v1/connections',
+    tag: 'Connections',
+    access: 'admin',
+    summary: 'Store credentials for tasks to use',
+    description:
+      'The secret (client_secret, token or password) is encrypted at rest and never returned. 409 when the name is taken, or when the server has no POSTHORN_SECRET_KEY.',
+    body: createConnectionSchema,
+    responses: { 201: json('created, without its secret', r.connectionSchema) },
+    errors: ['target_not_allowed', 'conflict'],
+  },
+  {
+    id: 'listConnections',
+    method: 'get',
+    path: '/api/v1/connections',
+    tag: 'Connections',
+    access: 'admin',
+    summary: "The team's connections, without secrets",
+    responses: { 200: json('the connections', r.connectionListSchema) },
+  },
+  {
+    id: 'getConnection',
+    method: 'get',
+    path: '/api/v1/connections/:id',
+    tag: 'Connections',
+    access: 'admin',
+    summary: 'Read a connection, without its secret',
+    params: CONNECTION_ID,
+    responses: { 200: json('the connection', r.connectionSchema) },
+    errors: ['not_found'],
+  },
+  {
+    id: 'updateConnection',
+    method: 'patch',
+    path: '/api/v1/connections/:id',
+    tag: 'Connections',
+    access: 'admin',
+    summary: "Change a connection's fields or secret",
+    description: 'The type stays. A change drops the cached OAuth2 token. null removes scope or audience.',
+    params: CONNECTION_ID,
+    body: patchConnectionSchema,
+    responses: { 200: json('the connection as changed, without its secret', r.connectionSchema) },
+    errors: ['not_found', 'target_not_allowed', 'conflict'],
+  },
+  {
+    id: 'deleteConnection',
+    method: 'delete',
+    path: '/api/v1/connections/:id',
+    tag: 'Connections',
+    access: 'admin',
+    summary: 'Delete a connection',
+    description: 'Tasks that still name it fail their attempts as auth_error (retried per their policy).',
+    params: CONNECTION_ID,
+    responses: { 204: noContent('deleted; 404 when it is already gone') },
     errors: ['not_found'],
   },
 

@@ -5,6 +5,7 @@ import { serve } from '@hono/node-server';
 import type { Config } from '../shared/config.ts';
 import { createSql } from '../shared/db.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
+import { secretBoxFromConfig } from '../shared/secret-box.ts';
 import { targetPolicyFromConfig } from '../shared/targets.ts';
 import { initTelemetry, shutdownTelemetry } from '../shared/telemetry.ts';
 import { createApp } from './app.ts';
@@ -40,6 +41,7 @@ export async function startGateway(config: Config & { databaseUrl: string }, opt
     trustedProxies: config.trustedProxies,
     bodyTimeoutMs: opts.bodyTimeoutMs,
     inboundWriter,
+    secretBox: secretBoxFromConfig(config),
   });
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
   await new Promise<void>((resolve, reject) => {

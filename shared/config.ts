@@ -2,6 +2,7 @@
 // and an invalid value stops it with a message that names the variable (docs/configuration.md).
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
+import { parseSecretKey } from './secret-box.ts';
 import { parseAllowlist } from './targets.ts';
 
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no', '']).transform((v) => v === 'true' || v === '1' || v === 'yes');
@@ -51,6 +52,30 @@ export function parseTrustedProxies(raw: string): TrustedProxies {
   }
   return out;
 }
+
+// POSTHORN_SECRET_KEY: 32 bytes, base64 (shared/secret-box.ts). The previous keys, comma-separated,
+// only open what was sealed before a rotation (docs/connections.md).
+const secretKey = z.string().transform((raw, ctx) => {
+  const key = parseSecretKey(raw);
+  if (typeof key === 'string') {
+    ctx.addIssue({ code: 'custom', message: key });
+    return z.NEVER;
+  }
+  return key;
+});
+const secretKeyList = z.string().transform((raw, ctx) => {
+  const keys: Buffer[] = [];
+  for (const item of raw.split(',').map((s) => s.trim())) {
+    if (!item) continue;
+    const key = parseSecretKey(item);
+    if (typeof key === 'string') {
+      ctx.addIssue({ code: 'custom', message: key });
+      return z.NEVER;
+    }
+    keys.push(key);
+  }
+  return keys;
+});
 
 const otlpProtocol = z.enum(['http/protobuf', 'http/json', 'grpc']);
 
@@ -137,6 +162,8 @@ const envSchema = z.object({
     .optional(),
   POSTHORN_NOTIFY_INTERVAL_MS: int(50, 600_000).default(1000),
   POSTHORN_NOTIFY_RETENTION_HOURS: int(1, 24 * 3650).default(168),
+  POSTHORN_SECRET_KEY: secretKey.optional(),
+  POSTHORN_SECRET_KEY_PREVIOUS: secretKeyList.optional(),
   // OpenTelemetry: the standard variables (opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables).
   OTEL_SDK_DISABLED: bool.default(false),
   OTEL_TRACES_EXPORTER: z.enum(['otlp', 'none']).default('otlp'),
@@ -202,6 +229,8 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
     publicUrl: e.POSTHORN_PUBLIC_URL?.replace(/\/+$/, ''),
     notifyIntervalMs: e.POSTHORN_NOTIFY_INTERVAL_MS,
     notifyRetentionHours: e.POSTHORN_NOTIFY_RETENTION_HOURS,
+    secretKey: e.POSTHORN_SECRET_KEY,
+    secretKeyPrevious: e.POSTHORN_SECRET_KEY_PREVIOUS ?? [],
     telemetry: telemetryConfig(e),
     circuit: {
       openMs: e.POSTHORN_CIRCUIT_OPEN_MS,

@@ -97,6 +97,24 @@ export const flowControlSchema = z.strictObject({
   rate_per_second: z.number().gt(0).max(10_000).optional(),
 });
 export type FlowControl = z.output<typeof flowControlSchema>;
+// Success rules (docs/connections.md): statuses (a list, or a class like "2xx") and text the
+// response body must contain. A response outside them is an http_error.
+export const successSchema = z
+  .strictObject({
+    status: z.union([z.array(z.number().int().min(100).max(599)).min(1).max(64), z.enum(['1xx', '2xx', '3xx', '4xx', '5xx'])]).optional(),
+    body_contains: z
+      .string()
+      .min(1)
+      .max(1024)
+      .optional()
+      .meta({ description: 'looked for in the first 64 KiB of the response body (the part an attempt keeps)' }),
+  })
+  .refine((r) => r.status !== undefined || r.body_contains !== undefined, 'give status, body_contains or both');
+
+export type SuccessRule = z.output<typeof successSchema>;
+
+/** A connection's name, as tasks and schedules give it in auth.connection. */
+export const connectionNameSchema = name(64);
 
 // What a task asks for, without timing: shared by tasks and by schedules' templates.
 const requestFields = {
@@ -111,12 +129,23 @@ const requestFields = {
   callback_url: httpUrl.optional(),
   failure_callback_url: httpUrl.optional(),
   label: z.string().min(1).max(128).optional(),
+  auth: z
+    .strictObject({ connection: name(64) })
+    .optional()
+    .meta({ description: 'the connection whose credentials the worker adds as authorization (docs/connections.md)' }),
+  success: successSchema.optional(),
 };
 
-function refuseBodyWithoutPayloadMethod(t: { method: string; body?: unknown }, ctx: z.RefinementCtx) {
+function refuseBodyWithoutPayloadMethod(
+  t: { method: string; body?: unknown; auth?: unknown; headers: Record<string, string> },
+  ctx: z.RefinementCtx,
+) {
   if ((t.method === 'GET' || t.method === 'HEAD') && t.body !== undefined && t.body !== null) {
     ctx.addIssue({ code: 'custom', path: ['body'], message: `${t.method} requests carry no body` });
   }
+  // Which one would win is a guess either way: refuse the pair.
+  const auth = t.auth === undefined ? undefined : Object.keys(t.headers).find((h) => h.toLowerCase() === 'authorization');
+  if (auth) ctx.addIssue({ code: 'custom', path: ['headers', auth], message: 'give auth or an authorization header, not both' });
 }
 
 export const taskInputSchema = z

@@ -7,7 +7,7 @@ import { fixedFragment, type Queryable } from './db.ts';
 import { parseDelay } from './duration.ts';
 import { randomHex, uuidv7 } from './ids.ts';
 import { tasksEnqueued } from './metrics.ts';
-import type { TaskInput } from './schemas.ts';
+import type { SuccessRule, TaskInput } from './schemas.ts';
 
 // ---- lifecycle ----
 
@@ -78,7 +78,7 @@ export function displayStatus(status: TaskStatus, runAt: Date, now = Date.now())
 // ---- defaults ----
 
 /** How an attempt ended (task_attempts.outcome; worker/retry.ts decides what follows). */
-export type Outcome = 'success' | 'http_error' | 'timeout' | 'network_error' | 'blocked';
+export type Outcome = 'success' | 'http_error' | 'timeout' | 'network_error' | 'blocked' | 'auth_error';
 
 export type RetryPolicy = { max_retries: number; min_backoff_ms: number; max_backoff_ms: number };
 
@@ -123,6 +123,10 @@ export type NewTask = {
   traceparent: string;
   /** false: a final failure sends no task.failed notification. */
   notify: boolean;
+  /** The connection whose credentials go into `authorization` (docs/connections.md); null: none. */
+  auth_connection: string | null;
+  /** What counts as success instead of any 2xx (docs/connections.md); null: any 2xx. */
+  success: SuccessRule | null;
 };
 
 const TRACEPARENT_RE = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
@@ -184,6 +188,8 @@ export function buildTask(input: TaskInput, ctx: { teamId: string; traceparent: 
     scheduled_for: null,
     traceparent: ctx.traceparent,
     notify: input.notify ?? true,
+    auth_connection: input.auth?.connection ?? null,
+    success: input.success ?? null,
     ...ctx.extra,
   };
 }
@@ -232,12 +238,12 @@ export const insertTaskRows = fixedFragment(
   insert into tasks (id, team_id, status, url, method, headers, body, body_is_json, run_at,
     max_retries, min_backoff_ms, max_backoff_ms, timeout_ms, queue, label, callback_url,
     failure_callback_url, idempotency_key, parent_id, schedule_id, scheduled_for, traceparent, notify, body_encoding,
-    flow_key, flow_parallelism, flow_rate)
+    flow_key, flow_parallelism, flow_rate, auth_connection, success)
   select r.id, r.team_id, 'pending', r.url, r.method, r.headers, r.body, r.body_is_json,
     greatest(coalesce(r.run_at, now() + r.delay_ms * interval '1 millisecond'), now()),
     r.max_retries, r.min_backoff_ms, r.max_backoff_ms, r.timeout_ms, r.queue, r.label, r.callback_url,
     r.failure_callback_url, r.idempotency_key, r.parent_id, r.schedule_id, r.scheduled_for, r.traceparent,
-    coalesce(r.notify, true), r.body_encoding, r.flow_key, r.flow_parallelism, r.flow_rate
+    coalesce(r.notify, true), r.body_encoding, r.flow_key, r.flow_parallelism, r.flow_rate, r.auth_connection, r.success
   from new_tasks as r
   -- A cron tick is one task, however many leaders try (tasks_schedule_tick).
   on conflict (schedule_id, scheduled_for) where schedule_id is not null and scheduled_for is not null do nothing
@@ -271,7 +277,8 @@ export async function insertTasks(sql: Queryable, tasks: NewTask[]): Promise<Map
         run_at timestamptz, delay_ms bigint, max_retries int, min_backoff_ms int, max_backoff_ms int,
         timeout_ms int, queue text, label text, callback_url text, failure_callback_url text,
         idempotency_key text, parent_id uuid, schedule_id uuid, scheduled_for timestamptz, traceparent text,
-        notify boolean, body_encoding text, flow_key text, flow_parallelism int, flow_rate float8)
+        notify boolean, body_encoding text, flow_key text, flow_parallelism int, flow_rate float8,
+        auth_connection text, success jsonb)
     ), ins as (${insertTaskRows(sql)}), flow as (${upsertFlowKeys(sql)}), wake as (
       ${notifyWorkers(sql)} from ins where run_at <= now() limit 1
     )

@@ -178,7 +178,8 @@ export function createBreakerGate(o: BreakerGateOptions) {
   /** Counts a completion batch's outcomes per (team, origin); flushed in one statement. */
   function observe(items: Completion[]) {
     for (const { task, result } of items) {
-      if (result.outcome === 'blocked') continue; // nothing was sent: says nothing about the target
+      // Nothing was sent (blocked), or the credentials failed (auth_error): says nothing about the target.
+      if (result.outcome === 'blocked' || result.outcome === 'auth_error') continue;
       const { origin, path } = splitUrl(task.url);
       const k = key(task.team_id, origin);
       let a = pending.get(k);

@@ -4,6 +4,8 @@ import { isUtf8 } from 'node:buffer';
 import { type Dispatcher, request } from 'undici';
 import { randomHex } from '../shared/ids.ts';
 import { version } from '../shared/version.ts';
+import { AuthError, type Credentials } from './connections/credentials.ts';
+import { judgeSuccess } from './connections/success.ts';
 import type { ClaimedTask } from './producer.ts';
 import { requestBody } from './request-body.ts';
 import type { Outcome } from './retry.ts';
@@ -19,6 +21,8 @@ export type AttemptResult = {
   responseEncoding: 'base64' | null;
   responseTruncated: boolean;
   retryAfter?: string;
+  /** Set when a success rule decided (worker/connections/success.ts); else the outcome decides. */
+  retryable?: boolean;
   error: string | null;
   startedAt: Date;
   finishedAt: Date;
@@ -34,6 +38,8 @@ export type ExecutorDeps = {
   sign?: (task: ClaimedTask, headers: Record<string, string>) => void | Promise<void>;
   /** Tracing on: the HTTP client span around the request; its traceparent is what the target gets. */
   clientSpan?: (task: ClaimedTask) => { traceparent: string; end(result: AttemptResult): void };
+  /** The `authorization` of tasks that name a connection (worker/connections/credentials.ts). */
+  auth?: Credentials;
 };
 
 const USER_AGENT = `Posthorn/${version}`;
@@ -117,7 +123,11 @@ async function send(task: ClaimedTask, deps: ExecutorDeps, signal: AbortSignal, 
   const base = { startedAt, responseHeaders: null, responseBody: null, responseEncoding: null, responseTruncated: false } as const;
   try {
     await deps.sign?.(task, headers);
-    const res = await request(task.url, {
+    if (task.auth_connection) {
+      if (!deps.auth) throw new AuthError('this worker resolves no connections');
+      await deps.auth.apply(task, headers, signal);
+    }
+    const options = {
       method: task.method as Dispatcher.HttpMethod,
       headers,
       body: requestBody(sentBody(task), headers),
@@ -125,7 +135,13 @@ async function send(task: ClaimedTask, deps: ExecutorDeps, signal: AbortSignal, 
       signal,
       headersTimeout: task.timeout_ms,
       bodyTimeout: task.timeout_ms,
-    });
+    };
+    let res = await request(task.url, options);
+    // A 401 to an OAuth2 token: a new one, and the request once more within this attempt.
+    if (res.statusCode === 401 && task.auth_connection && (await deps.auth!.renew(task, headers, signal))) {
+      await res.body.dump();
+      res = await request(task.url, options);
+    }
     const kept: Buffer[] = [];
     let keptBytes = 0;
     let total = 0;
@@ -143,8 +159,11 @@ async function send(task: ClaimedTask, deps: ExecutorDeps, signal: AbortSignal, 
         break;
       }
     }
-    const stored = encodeStoredBody(Buffer.concat(kept));
-    const ok = res.statusCode >= 200 && res.statusCode < 300;
+    const keptBody = Buffer.concat(kept);
+    const stored = encodeStoredBody(keptBody);
+    // A success rule changes the outcome only: the response is recorded either way.
+    const verdict = task.success ? judgeSuccess(task.success, res.statusCode, keptBody) : null;
+    const ok = verdict ? verdict.ok : res.statusCode >= 200 && res.statusCode < 300;
     const retryAfter = res.headers['retry-after'];
     return {
       ...base,
@@ -155,12 +174,20 @@ async function send(task: ClaimedTask, deps: ExecutorDeps, signal: AbortSignal, 
       responseEncoding: stored.encoding,
       responseTruncated: total > STORED_BODY_BYTES,
       retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
+      retryable: verdict && !verdict.ok ? verdict.retryable : undefined,
       error:
-        [ok ? null : `HTTP ${res.statusCode}`, cut ? `response cut off after ${MAX_READ_BYTES} bytes` : null].filter(Boolean).join('; ') ||
-        null,
+        [
+          ok ? null : verdict && !verdict.ok ? verdict.error : `HTTP ${res.statusCode}`,
+          cut ? `response cut off after ${MAX_READ_BYTES} bytes` : null,
+        ]
+          .filter(Boolean)
+          .join('; ') || null,
       finishedAt: new Date(),
     };
   } catch (err) {
+    if (err instanceof AuthError && !signal.aborted) {
+      return { ...base, outcome: 'auth_error', statusCode: err.statusCode, error: err.message, finishedAt: new Date() };
+    }
     return { ...base, ...classifyError(err, signal, deps), statusCode: null, finishedAt: new Date() };
   }
 }

@@ -9,12 +9,14 @@ import { createSql, type Sql } from '../shared/db.ts';
 import { errorForLog } from '../shared/errors.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
 import { registerWorkerGauges } from '../shared/metrics.ts';
+import { secretBoxFromConfig } from '../shared/secret-box.ts';
 import { targetPolicyFromConfig } from '../shared/targets.ts';
 import { initTelemetry, shutdownTelemetry } from '../shared/telemetry.ts';
 import type { BreakerSettings } from './breaker.ts';
 import { createBreakerGate } from './breaker-gate.ts';
 import { countCircuitsByState } from './breaker-store.ts';
 import { createCompleter } from './completer.ts';
+import { createCredentials } from './connections/credentials.ts';
 import { createSafeDispatcher, isBlockedError } from './dispatcher.ts';
 import { executeAttempt, timeoutReason } from './executor.ts';
 import { startHealthServer } from './health-server.ts';
@@ -50,7 +52,9 @@ export type WorkerConfig = Pick<
   | 'retentionHours'
   | 'host'
 > &
-  Partial<Pick<Config, 'smtpUrl' | 'smtpFrom' | 'publicUrl' | 'notifyIntervalMs' | 'notifyRetentionHours'>> & {
+  Partial<
+    Pick<Config, 'smtpUrl' | 'smtpFrom' | 'publicUrl' | 'notifyIntervalMs' | 'notifyRetentionHours' | 'secretKey' | 'secretKeyPrevious'>
+  > & {
     databaseUrl: string;
     /** undefined: no health/metrics server (in-process tests); 0: any free port. */
     metricsPort?: number;
@@ -84,6 +88,8 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
   });
   // Standard Webhooks signature on every delivery, with the team's secrets cached for 2 s.
   const signer = createSigner(sql);
+  // authorization from a task's connection (docs/connections.md); tokens through the same dispatcher.
+  const auth = createCredentials({ sql, box: secretBoxFromConfig(config), dispatcher, now });
   const running = new Map<string, { task: ClaimedTask; abort: AbortController; deadline: number }>();
   const counts = { claimed: 0, completed: 0, lostLeases: 0 };
 
@@ -92,7 +98,7 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
     running.set(task.id, { task, abort, deadline: Date.now() + task.timeout_ms });
     const observed = observeAttempt(task, now()); // metrics, and the attempt span when tracing
     try {
-      const deps = { dispatcher, isBlocked: isBlockedError, sign: signer.sign, clientSpan: observed.clientSpan };
+      const deps = { dispatcher, isBlocked: isBlockedError, sign: signer.sign, clientSpan: observed.clientSpan, auth };
       const result = await executeAttempt(task, deps, abort.signal);
       if (abort.signal.aborted && abort.signal.reason?.name !== 'TimeoutError') return observed.abandon(); // shutting down: released in stop(), not recorded
       const plan = planNext(result, task.attempts - task.retry_base, task, now(), random);

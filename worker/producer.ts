@@ -24,14 +24,16 @@ export type ClaimedTask = Pick<
   | 'max_backoff_ms'
   | 'timeout_ms'
   | 'schedule_id'
-> & {
-  attempts: number; // this attempt's number, 1-based
-  retry_base: number;
-  lease_token: string;
-  traceparent: string | null;
-  /** When the task came due (the delivery-lag metric); absent for tasks built by hand. */
-  run_at?: Date;
-};
+> &
+  // Optional so tasks built by hand (tests, bench) need not name them: absent = none.
+  Partial<Pick<NewTask, 'auth_connection' | 'success'>> & {
+    attempts: number; // this attempt's number, 1-based
+    retry_base: number;
+    lease_token: string;
+    traceparent: string | null;
+    /** When the task came due (the delivery-lag metric); absent for tasks built by hand. */
+    run_at?: Date;
+  };
 
 /** Claims up to `limit` due tasks, both paths (worker/claim.ts); the producer calls them itself. */
 export async function claimTasks(sql: Sql, o: { workerId: string; limit: number; leaseMs: number }): Promise<ClaimedTask[]> {

@@ -16,9 +16,12 @@ export function backoffMs(retry: number, p: RetryPolicy, random: () => number): 
   return d + Math.floor(random() * 0.25 * d);
 }
 
-/** Retryable: network errors, timeouts, 408, 425, 429 and 5xx. Not: other 3xx/4xx and blocked. */
+/**
+ * Retryable: network errors, timeouts, auth errors (the credentials could not be had: the token
+ * endpoint may be back next time), 408, 425, 429 and 5xx. Not: other 3xx/4xx and blocked.
+ */
 export function isRetryable(outcome: Outcome, statusCode: number | null): boolean {
-  if (outcome === 'timeout' || outcome === 'network_error') return true;
+  if (outcome === 'timeout' || outcome === 'network_error' || outcome === 'auth_error') return true;
   if (outcome !== 'http_error' || statusCode === null) return false;
   return statusCode === 408 || statusCode === 425 || statusCode === 429 || statusCode >= 500;
 }
@@ -39,14 +42,15 @@ export type Plan = { status: 'succeeded' } | { status: 'failed' } | { status: 'r
  * included: with max_retries 3, attempts 1-3 may be followed by a retry, attempt 4 may not.
  */
 export function planNext(
-  a: { outcome: Outcome; statusCode: number | null; retryAfter?: string },
+  a: { outcome: Outcome; statusCode: number | null; retryAfter?: string; retryable?: boolean },
   retriesUsed: number,
   p: RetryPolicy,
   now: number,
   random: () => number,
 ): Plan {
   if (a.outcome === 'success') return { status: 'succeeded' };
-  if (!isRetryable(a.outcome, a.statusCode) || retriesUsed > p.max_retries) return { status: 'failed' };
+  // retryable: set by a success rule the response missed (worker/connections/success.ts).
+  if (!(a.retryable ?? isRetryable(a.outcome, a.statusCode)) || retriesUsed > p.max_retries) return { status: 'failed' };
   const honoured = a.statusCode === 429 || a.statusCode === 503 ? parseRetryAfter(a.retryAfter, now) : null;
   const delayMs = honoured !== null ? Math.min(honoured, p.max_backoff_ms) : backoffMs(retriesUsed, p, random);
   return { status: 'retrying', delayMs };

@@ -3,7 +3,7 @@
 // handler's answer without changing this file fails that test). Plain z.object: the document
 // tells clients what is there, and leaves room to add fields later.
 import { z } from 'zod';
-import { listTasksQuerySchema, METHODS, problemSchema, scheduleInputSchema } from '../../shared/schemas.ts';
+import { listTasksQuerySchema, METHODS, problemSchema, scheduleInputSchema, successSchema } from '../../shared/schemas.ts';
 
 const timestamp = z.iso.datetime();
 const taskId = z.string().meta({ description: 'opaque; ids sort by creation time' });
@@ -38,8 +38,10 @@ export const attemptSummarySchema = z.object({
   started_at: timestamp,
   finished_at: timestamp,
   duration_ms: int,
-  outcome: z.enum(['success', 'http_error', 'timeout', 'network_error', 'blocked']),
-  status_code: int.nullable().meta({ description: "the target's HTTP status; null when no response arrived" }),
+  outcome: z.enum(['success', 'http_error', 'timeout', 'network_error', 'blocked', 'auth_error']),
+  status_code: int
+    .nullable()
+    .meta({ description: "the target's HTTP status (the token endpoint's for auth_error); null when no response arrived" }),
   error: z.string().nullable(),
 });
 
@@ -76,6 +78,11 @@ export const taskSchema = z.object({
   callback_url: z.string().nullable(),
   failure_callback_url: z.string().nullable(),
   notify: z.boolean().meta({ description: 'false: no task.failed notification for this task' }),
+  auth: z
+    .object({ connection: z.string() })
+    .nullable()
+    .meta({ description: 'the connection whose credentials are sent (docs/connections.md)' }),
+  success: successSchema.nullable().meta({ description: 'what counts as success; null: any 2xx' }),
   attempts: int.meta({ description: 'attempts made so far' }),
   next_attempt_at: timestamp.nullable().meta({ description: 'when a pending, scheduled or retrying task runs next' }),
   last_attempt: attemptSummarySchema.nullable(),
@@ -351,3 +358,24 @@ export const RESPONSE_SCHEMAS = {
   Queue: queueSchema,
   QueueList: queueListSchema,
 } as const;
+
+export const connectionSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    type: z.enum(['oauth2_client_credentials', 'bearer', 'basic']),
+    token_url: z.string().optional(),
+    client_id: z.string().optional(),
+    scope: z.string().optional(),
+    audience: z.string().optional(),
+    username: z.string().optional(),
+    token_cached_until: timestamp
+      .nullable()
+      .optional()
+      .meta({ description: 'oauth2: until when the fleet uses its cached token (60 s before it expires); null: none cached' }),
+    created_at: timestamp,
+    updated_at: timestamp,
+  })
+  .meta({ description: 'never any secret: client_secret, token and password are write-only' });
+
+export const connectionListSchema = z.object({ data: z.array(connectionSchema).meta({ description: 'by name, at most 1000' }) });

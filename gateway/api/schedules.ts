@@ -10,6 +10,7 @@ import { refuseForbiddenTargets, type TargetCheck } from '../../shared/targets.t
 import { checkBodySize, displayStatus, encodeBody, insertTasks, type TaskStatus, taskForTick } from '../../shared/tasks.ts';
 import { type AuthEnv, requireRole } from '../auth.ts';
 import { iso, parseOrThrow, readJson } from '../http.ts';
+import { refuseUnknownConnections } from './connections.ts';
 
 /** A schedules row as `select *` returns it. */
 type Row = {
@@ -86,6 +87,7 @@ export function scheduleRoutes(deps: { sql: Sql; maxBodyBytes: number; checkTarg
 
   app.post('/schedules', requireRole('write'), async (c) => {
     const s = splitInput(validate(await readJson(c)));
+    await refuseUnknownConnections(sql, c.get('principal').teamId, [{ name: s.template.auth?.connection, path: 'auth.connection' }]);
     const [row] = await sql<Row[]>`
       insert into schedules (id, team_id, name, cron, timezone, template, paused, notify, next_run_at)
       values (${uuidv7()}, ${c.get('principal').teamId}, ${s.name}, ${s.cron}, ${s.timezone}, ${sql.json(s.template as JsonValue)},
@@ -118,6 +120,7 @@ export function scheduleRoutes(deps: { sql: Sql; maxBodyBytes: number; checkTarg
       else merged[k] = v;
     }
     const s = splitInput(validate(merged));
+    if ('auth' in patch) await refuseUnknownConnections(sql, teamId, [{ name: s.template.auth?.connection, path: 'auth.connection' }]);
     const timingChanged = s.cron !== current.cron || s.timezone !== current.timezone || s.paused !== current.paused;
     const [row] = await sql<Row[]>`
       update schedules set name = ${s.name}, cron = ${s.cron}, timezone = ${s.timezone}, template = ${sql.json(s.template as JsonValue)},

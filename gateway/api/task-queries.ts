@@ -101,6 +101,8 @@ export function taskView(t: TaskRow, now = Date.now()) {
     callback_url: t.callback_url,
     failure_callback_url: t.failure_callback_url,
     notify: t.notify,
+    auth: t.auth_connection ? { connection: t.auth_connection } : null,
+    success: t.success ?? null,
     attempts: t.attempts,
     next_attempt_at: waiting ? iso(t.run_at) : null,
     last_attempt: t.last_attempt ? attemptView(t.last_attempt, false) : null,

@@ -19,6 +19,7 @@ import { type AuthEnv, requireRole } from '../auth.ts';
 import type { EnqueueBatcher } from '../enqueue-batcher.ts';
 import { deadlineSignal, parseOrThrow, readJson } from '../http.ts';
 import { requestTraceparent } from '../observe.ts';
+import { refuseUnknownConnections } from './connections.ts';
 import { attemptView, cancelTask, decodeCursor, getTask, listAttempts, listTasks, replayTask, taskView } from './task-queries.ts';
 
 export type TaskRouteDeps = {
@@ -116,6 +117,7 @@ export function taskRoutes(deps: TaskRouteDeps) {
       (raw as Record<string, unknown>).idempotency_key = headerKey;
     }
     const task = validateTask(raw, c);
+    await refuseUnknownConnections(sql, task.team_id, [{ name: task.auth_connection, path: 'auth.connection' }]);
     // Without an idempotency key the row joins the group commit; with one it needs its own
     // transaction (claim the key, then insert).
     const signal = deadlineSignal(c);
@@ -153,6 +155,11 @@ export function taskRoutes(deps: TaskRouteDeps) {
         { path: 'tasks', message: 'duplicate idempotency_key' },
       ]);
     }
+    await refuseUnknownConnections(
+      sql,
+      c.get('principal').teamId,
+      tasks.map((t, i) => ({ name: t.auth_connection, path: `tasks.${i}.auth.connection` })),
+    );
     const stored = await storeAtomically(tasks, deadlineSignal(c));
     return c.json({ tasks: stored.map(({ id, status, run_at }) => ({ id, status, run_at })) }, 202);
   });

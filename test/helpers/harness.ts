@@ -6,6 +6,7 @@ import type { Dispatcher } from 'undici';
 import { createApp } from '../../gateway/app.ts';
 import { createEnqueueBatcher, type EnqueueBatcher } from '../../gateway/enqueue-batcher.ts';
 import type { Logger } from '../../shared/logger.ts';
+import { createSecretBox, parseSecretKey } from '../../shared/secret-box.ts';
 import { createTargetPolicy } from '../../shared/targets.ts';
 import { startWorker, type WorkerConfig } from '../../worker/main.ts';
 import { type JsonResponse, requestJson } from './client.ts';
@@ -24,6 +25,8 @@ export type HarnessOptions = {
   logger?: Logger;
   /** Enables /admin/v1 with this token. */
   operatorToken?: string;
+  /** POSTHORN_SECRET_KEY (base64 of 32 bytes) for the gateway and the worker: enables connections. */
+  secretKey?: string;
   /** Wraps the enqueue batcher (e.g. to hand it a row PostgreSQL refuses, past validation). */
   wrapBatcher?: (inner: EnqueueBatcher) => EnqueueBatcher;
 };
@@ -37,7 +40,9 @@ export async function startHarness(opts: HarnessOptions = {}) {
   const allowPrivate = opts.allowPrivate ?? true; // sinks live on 127.0.0.1
   const allowlist = opts.allowlist ?? [];
   const policy = createTargetPolicy({ allowPrivate, allowlist });
+  const secretKey = opts.secretKey === undefined ? undefined : (parseSecretKey(opts.secretKey) as Buffer);
   const app = createApp({
+    secretBox: secretKey ? createSecretBox(secretKey) : null,
     sql: db.sql,
     batcher,
     logger,
@@ -76,6 +81,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
             // Circuit breakers stay closed unless a test asks for them: test files reuse one
             // sink (one origin) for many unrelated failure cases, which would open one.
             circuit: { openMs: 30_000, maxOpenMs: 600_000, minRequests: 1_000_000, failureRate: 0.5 },
+            secretKey,
             ...opts.worker,
           },
           { logger, dispatcher: opts.dispatcher },
