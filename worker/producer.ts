@@ -38,7 +38,7 @@ export async function claimTasks(sql: Queryable, o: { workerId: string; limit: n
   const token = randomUUID();
   const rows = await sql<ClaimedTask[]>`
     with c as (
-      select id from tasks
+      select team_id, id from tasks
       where status in ('pending', 'retrying') and run_at <= now()
       order by run_at
       limit ${o.limit}
@@ -46,7 +46,7 @@ export async function claimTasks(sql: Queryable, o: { workerId: string; limit: n
     )
     update tasks t set status = 'running', attempts = t.attempts + 1, started_at = now(),
       lease_token = ${token}, lease_expires_at = now() + ${o.leaseMs} * interval '1 millisecond', locked_by = ${o.workerId}
-    from c where t.id = c.id
+    from c where t.team_id = c.team_id and t.id = c.id
     returning t.id, t.team_id::text, t.url, t.method, t.headers, t.body, t.body_is_json, t.attempts, t.retry_base,
       t.max_retries, t.min_backoff_ms, t.max_backoff_ms, t.timeout_ms, t.lease_token, t.traceparent, t.schedule_id, t.run_at`;
   return rows;
