@@ -76,6 +76,8 @@ for (const r of runs) {
     enqueue_s: f0(res?.enqueue.tasks_s),
     enqueue_pg_us: f0(res?.cpu_us_per_task.enqueue_postgres),
     gateway_us: f0(res?.cpu_us_per_task.enqueue_gateway),
+    // Write transactions per enqueued task: how well the gateways' group commits batch.
+    enqueue_tx: res?.enqueue.accepted ? (res.cpu_seconds.enqueue!.write_tx / res.enqueue.accepted).toFixed(2) : '-',
     drain_s: r.workers > 0 ? f0(res?.drain?.tasks_s) : '',
     drain_steady_s: r.workers > 0 ? f0(res?.drain?.steady_tasks_s) : '',
     drain_pg_us: r.workers > 0 ? f0(res?.cpu_us_per_task.drain_postgres) : '',
