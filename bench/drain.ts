@@ -66,7 +66,7 @@ export async function waitForDrain(o: {
           ...(await sql`
             select t.status, t.attempts, t.locked_by is not null as locked, t.lease_expires_at > now() as lease_live,
               (select string_agg(a.outcome || coalesce(' ' || a.status_code, '') || coalesce(' ' || left(a.error, 60), ''), '; ' order by a.attempt)
-               from task_attempts a where a.task_id = t.id) as attempts_said,
+               from task_attempts a where a.team_id = t.team_id and a.task_id = t.id) as attempts_said,
               count(*)::int as n
             from tasks t where t.label = ${o.label} and t.status <> 'succeeded'
             group by 1, 2, 3, 4, 5 order by n desc limit 10`),

@@ -246,7 +246,7 @@ export const insertTaskRows = fixedFragment(
     coalesce(r.notify, true), r.body_encoding, r.flow_key, r.flow_parallelism, r.flow_rate, r.auth_connection, r.success
   from new_tasks as r
   -- A cron tick is one task, however many leaders try (tasks_schedule_tick).
-  on conflict (schedule_id, scheduled_for) where schedule_id is not null and scheduled_for is not null do nothing
+  on conflict (team_id, schedule_id, scheduled_for) where schedule_id is not null and scheduled_for is not null do nothing
   returning id, run_at, created_at`,
 );
 

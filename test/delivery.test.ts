@@ -261,8 +261,11 @@ describe('leases', () => {
       const b = await h.enqueue({ url: `${sink.url}/hb` });
       const claimed = await claimTasks(h.sql, { workerId: 'hb-worker', limit: 2, leaseMs: 1000 });
       expect(claimed.map((t) => t.id).sort()).toEqual([a, b].sort());
-      expect(await extendLeases(h.sql, 'hb-worker', 600_000, [a])).toBe(1);
-      expect(await extendLeases(h.sql, 'someone-else', 600_000, [b])).toBe(0);
+      const team = h.team.teamId;
+      expect(await extendLeases(h.sql, 'hb-worker', 600_000, [{ team_id: team, id: a }])).toBe(1);
+      expect(await extendLeases(h.sql, 'someone-else', 600_000, [{ team_id: team, id: b }])).toBe(0);
+      // A task is found by its key, team first: the right id under another team is not it.
+      expect(await extendLeases(h.sql, 'hb-worker', 600_000, [{ team_id: String(Number(team) + 1000), id: b }])).toBe(0);
       const rows = await h.sql`select id, lease_expires_at > now() + interval '5 minutes' as extended from tasks where id in (${a}, ${b})`;
       expect(Object.fromEntries(rows.map((r) => [r.id, r.extended]))).toEqual({ [a]: true, [b]: false });
       await h.sql`update tasks set status = 'canceled', finished_at = now() where id in (${a}, ${b})`;

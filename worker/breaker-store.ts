@@ -215,7 +215,7 @@ async function moveHeldTasks(tx: Sql, teamId: string, origin: string, before: Br
   if (ids.length === 0) return;
   await tx`
     update tasks set run_at = coalesce(${date(to)}::timestamptz, now())
-    where id = any(${ids}::uuid[]) and status in ('pending', 'retrying')`;
+    where team_id = ${teamId} and id = any(${ids}::uuid[]) and status in ('pending', 'retrying')`;
   if (to === null) await tx`select pg_notify(${TASK_NOTIFY_CHANNEL}, '')`;
 }
 
@@ -254,7 +254,7 @@ export async function releaseHeld(sql: Sql, held: { id: string; token: string; t
       run_at = coalesce((select c.until from c where c.team_id = v.team_id and c.origin = v.origin), now()),
       ${leaseCleared(sql)}
     from v
-    where t.id = v.id and t.lease_token = v.token and t.status in ('running', 'canceled')`;
+    where t.team_id = v.team_id and t.id = v.id and t.lease_token = v.token and t.status in ('running', 'canceled')`;
   return res.count;
 }
 

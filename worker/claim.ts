@@ -66,7 +66,7 @@ export async function claimFree(sql: Queryable, o: ClaimOptions): Promise<{ task
     ), share as (
       select greatest(1, ceil(${o.limit}::float8 / greatest(1, count(*))))::int as k from due
     ), c as (
-      select p.id, p.run_at, row_number() over (partition by due.team_id order by p.run_at) as rk
+      select due.team_id, p.id, p.run_at, row_number() over (partition by due.team_id order by p.run_at) as rk
       from due cross join lateral (
         select t.id, t.run_at from tasks t
         where t.team_id = due.team_id and t.status in ('pending', 'retrying') and t.queue is null and t.flow_key is null
@@ -76,10 +76,10 @@ export async function claimFree(sql: Queryable, o: ClaimOptions): Promise<{ task
         for update skip locked
       ) p
     ), pick as (
-      select id from c order by rk, run_at limit ${o.limit}
+      select team_id, id from c order by rk, run_at limit ${o.limit}
     ), upd as (
       update tasks t set ${START(sql, o)}
-      from pick where t.id = pick.id
+      from pick where t.team_id = pick.team_id and t.id = pick.id
       returning ${RETURNING(sql)}
     )
     select u.*, x.more, x.gated_due
@@ -198,14 +198,14 @@ export async function claimGated(sql: Sql, o: ClaimOptions): Promise<{ tasks: Cl
               and (k.parallelism is null or qa.krank <= k.parallelism - k.running)
               and (k.rate is null or (k.next_start_at <= now() and qa.krank = 1)))
       ), pick as (
-        select id from allowed order by team_rank, created_at limit ${o.limit}
+        select team_id, id from allowed order by team_rank, created_at limit ${o.limit}
       ), lockt as (
-        select t.id from tasks t join pick on pick.id = t.id
+        select t.team_id, t.id from tasks t join pick on pick.team_id = t.team_id and pick.id = t.id
         where t.status in ('pending', 'retrying')
         for update of t skip locked
       ), upd as (
         update tasks t set ${START(tx, o)}
-        from lockt where t.id = lockt.id
+        from lockt where t.team_id = lockt.team_id and t.id = lockt.id
         returning ${RETURNING(tx)}, t.queue, t.flow_key
       ), qpace as (
         update queues qs set next_start_at = now() + (1 / qs.rate_per_second) * interval '1 second'

@@ -22,6 +22,7 @@ export type Completed = { written: boolean; status?: TaskStatus; origin?: 'api' 
 export async function completeTasks(sql: Queryable, items: Completion[]): Promise<Completed[]> {
   const rows = items.map(({ task, result: r, plan }) => ({
     id: task.id,
+    team_id: task.team_id,
     token: task.lease_token,
     status: plan.status,
     delay_ms: plan.status === 'retrying' ? plan.delayMs : 0,
@@ -45,7 +46,7 @@ export async function completeTasks(sql: Queryable, items: Completion[]): Promis
   const done = await sql<{ id: string; status: TaskStatus; schedule_id: string | null; parent_id: string | null }[]>`
     with v as (
       select * from jsonb_to_recordset(${sql.json(rows)}::jsonb) as v(
-        id uuid, token uuid, status text, delay_ms bigint, attempt int, started_at timestamptz,
+        id uuid, team_id bigint, token uuid, status text, delay_ms bigint, attempt int, started_at timestamptz,
         finished_at timestamptz, duration_ms int, outcome text, status_code int, response_headers jsonb,
         response_body text, response_encoding text, response_truncated boolean, error text, cb_id uuid, fcb_id uuid, origin text)
     ), upd as (
@@ -58,7 +59,7 @@ export async function completeTasks(sql: Queryable, items: Completion[]): Promis
                            when v.status in ('succeeded', 'failed') then now() end,
         ${leaseCleared(sql)}
       from v
-      where t.id = v.id and t.lease_token = v.token and t.status in ('running', 'canceled')
+      where t.team_id = v.team_id and t.id = v.id and t.lease_token = v.token and t.status in ('running', 'canceled')
       returning t.id, t.team_id, t.status, t.attempts, t.callback_url, t.failure_callback_url, t.traceparent, t.schedule_id,
         t.parent_id, t.notify, t.queue is not null or t.flow_key is not null as gated
     ), sched as (
@@ -66,7 +67,8 @@ export async function completeTasks(sql: Queryable, items: Completion[]): Promis
       -- row as it was before (for schedule.recovered: the first success after failures).
       update schedules s set last_status = upd.status,
         consecutive_failures = case when upd.status = 'succeeded' then 0 else s.consecutive_failures + 1 end
-      from upd, schedules p where s.id = upd.schedule_id and p.id = s.id and upd.status in ('succeeded', 'failed')
+      from upd, schedules p
+      where s.team_id = upd.team_id and s.id = upd.schedule_id and p.team_id = s.team_id and p.id = s.id and upd.status in ('succeeded', 'failed')
       returning s.id, s.team_id, s.name, s.notify, s.consecutive_failures, p.consecutive_failures as prev_failures,
         upd.id as task_id, upd.status
     ), fails as materialized (
@@ -103,7 +105,7 @@ export async function completeTasks(sql: Queryable, items: Completion[]): Promis
       select v.id, v.attempt, upd.team_id, v.started_at, v.finished_at, v.duration_ms, v.outcome,
         v.status_code, v.response_headers, v.response_body, v.response_encoding, v.response_truncated, v.error
       from v join upd on upd.id = v.id
-      on conflict (task_id, attempt) do nothing
+      on conflict (team_id, task_id, attempt) do nothing
     ), cb as (
       -- callback_url hears of every terminal outcome, failure_callback_url of failures only.
       -- Times in the payload are ISO 8601 in UTC with Z, like every time the API shows.

@@ -9,28 +9,32 @@ import { leaseCleared } from '../shared/tasks.ts';
 /** A third of the lease (at least 100 ms): two heartbeats can fail before a live worker loses its tasks. */
 export const heartbeatIntervalMs = (leaseMs: number) => Math.max(100, Math.floor(leaseMs / 3));
 
+/** A claimed task as the lease statements find it: by its key, team first (migration 014). */
+export type LeaseRef = { team_id: string; id: string };
+
 /**
- * Extends the leases of the attempts this worker is still running (by id, not "all my rows":
+ * Extends the leases of the attempts this worker is still running (by key, not "all my rows":
  * a task whose completion could not be written is no longer in `running` and must be let
  * expire, so the rescuer gives it back). SKIP LOCKED: a row the completer is writing is
  * skipped this round rather than waited for. Waiting deadlocked against completion batches
  * that lock the same rows in another order (40P01, seen in 3 of 6 bench runs at a 1.5 s lease).
  */
-export async function extendLeases(sql: Queryable, workerId: string, leaseMs: number, ids: string[]): Promise<number> {
-  if (ids.length === 0) return 0;
+export async function extendLeases(sql: Queryable, workerId: string, leaseMs: number, tasks: LeaseRef[]): Promise<number> {
+  if (tasks.length === 0) return 0;
   const res = await sql`
     with mine as (
-      select id from tasks
-      where id = any(${ids}::uuid[]) and status = 'running' and locked_by = ${workerId}
+      select team_id, id from tasks
+      where (team_id, id) in (select * from unnest(${tasks.map((t) => t.team_id)}::bigint[], ${tasks.map((t) => t.id)}::uuid[]))
+        and status = 'running' and locked_by = ${workerId}
       for update skip locked
     )
     update tasks t set lease_expires_at = now() + ${leaseMs} * interval '1 millisecond'
-    from mine where t.id = mine.id`;
+    from mine where t.team_id = mine.team_id and t.id = mine.id`;
   return res.count;
 }
 
 /** Extends the running attempts' leases every heartbeatIntervalMs until stopped. */
-export function startHeartbeat(o: { sql: Queryable; workerId: string; leaseMs: number; running: () => string[]; logger: Logger }) {
+export function startHeartbeat(o: { sql: Queryable; workerId: string; leaseMs: number; running: () => LeaseRef[]; logger: Logger }) {
   const timer = setInterval(() => {
     extendLeases(o.sql, o.workerId, o.leaseMs, o.running()).catch((err) => o.logger.warn({ err }, 'lease heartbeat failed'));
   }, heartbeatIntervalMs(o.leaseMs));
@@ -41,11 +45,11 @@ export function startHeartbeat(o: { sql: Queryable; workerId: string; leaseMs: n
  * On shutdown, tasks whose attempt was aborted go straight back to pending without using up an
  * attempt: they were never really tried.
  */
-export async function releaseTasks(sql: Queryable, leases: { id: string; token: string }[]): Promise<number> {
+export async function releaseTasks(sql: Queryable, leases: (LeaseRef & { token: string })[]): Promise<number> {
   if (leases.length === 0) return 0;
   const res = await sql`
     update tasks t set status = 'pending', attempts = t.attempts - 1, run_at = now(), ${leaseCleared(sql)}
-    from jsonb_to_recordset(${sql.json(leases)}::jsonb) as v(id uuid, token uuid)
-    where t.id = v.id and t.lease_token = v.token and t.status = 'running'`;
+    from jsonb_to_recordset(${sql.json(leases)}::jsonb) as v(team_id bigint, id uuid, token uuid)
+    where t.team_id = v.team_id and t.id = v.id and t.lease_token = v.token and t.status = 'running'`;
   return res.count;
 }

@@ -157,7 +157,13 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
     for (const r of running.values()) if (t >= r.deadline && !r.abort.signal.aborted) r.abort.abort(timeoutReason());
   }, 25);
 
-  const heartbeat = startHeartbeat({ sql, workerId, leaseMs: config.leaseMs, running: () => [...running.keys()], logger });
+  const heartbeat = startHeartbeat({
+    sql,
+    workerId,
+    leaseMs: config.leaseMs,
+    running: () => [...running.values()].map((r) => r.task),
+    logger,
+  });
 
   let stopping = false;
   // Channel messages go out through the same SSRF-safe dispatcher as tasks (docs/api.md, outbound safety).
@@ -234,7 +240,7 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
     unregisterGauges();
     const released = await releaseTasks(
       sql,
-      leftovers.map((r) => ({ id: r.task.id, token: r.task.lease_token })),
+      leftovers.map((r) => ({ team_id: r.task.team_id, id: r.task.id, token: r.task.lease_token })),
     ).catch(() => 0);
     notifier.close();
     if (!opts.dispatcher) await dispatcher.close().catch(() => {});

@@ -129,7 +129,7 @@ export function channelRoutes(deps: { sql: Sql; checkTarget: TargetCheck }) {
   app.get('/channels/:id/deliveries', async (c) => {
     const ch = await load(c.get('principal').teamId, c.req.param('id'));
     const rows = await sql<DeliveryRow[]>`
-      select * from channel_deliveries where channel_id = ${ch.id}
+      select * from channel_deliveries where team_id = ${ch.team_id} and channel_id = ${ch.id}
       order by created_at desc, id desc limit ${DELIVERIES_SHOWN}`;
     return c.json({ data: rows.map(deliveryView), next_cursor: null });
   });

@@ -75,7 +75,7 @@ export function taskRoutes(deps: TaskRouteDeps) {
     if (claimed) return { fresh: true };
     const [held] = await tx<(InsertedTask & { request_hash: Buffer; status: TaskStatus })[]>`
       select k.request_hash, t.id, t.status, t.run_at, t.created_at
-      from idempotency_keys k join tasks t on t.id = k.task_id
+      from idempotency_keys k join tasks t on t.team_id = k.team_id and t.id = k.task_id
       where k.team_id = ${task.team_id} and k.key = ${task.idempotency_key}`;
     if (!held || !Buffer.from(held.request_hash).equals(hash)) {
       throw problem('idempotency_conflict', `idempotency key "${task.idempotency_key}" was used within 24 h for a different request`);

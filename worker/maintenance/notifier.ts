@@ -61,11 +61,11 @@ export function createNotifier(o: NotifierOptions) {
   async function writeWindows(tx: Sql, windows: WindowRow[]) {
     if (windows.length === 0) return;
     await tx`
-      insert into notification_windows (channel_id, type, subject, opened_at, held, first_held, last_held)
-      select w.channel_id, w.type, w.subject, w.opened_at, w.held, w.first_held, w.last_held
-      from jsonb_to_recordset(${tx.json(windows as never)}::jsonb) as w(channel_id uuid, type text, subject text,
+      insert into notification_windows (team_id, channel_id, type, subject, opened_at, held, first_held, last_held)
+      select w.team_id, w.channel_id, w.type, w.subject, w.opened_at, w.held, w.first_held, w.last_held
+      from jsonb_to_recordset(${tx.json(windows as never)}::jsonb) as w(team_id bigint, channel_id uuid, type text, subject text,
         opened_at timestamptz, held int, first_held jsonb, last_held jsonb)
-      on conflict (channel_id, type, subject) do update set opened_at = excluded.opened_at, held = excluded.held,
+      on conflict (team_id, channel_id, type, subject) do update set opened_at = excluded.opened_at, held = excluded.held,
         first_held = excluded.first_held, last_held = excluded.last_held`;
   }
 
@@ -76,8 +76,8 @@ export function createNotifier(o: NotifierOptions) {
       const [lock] = await tx`select pg_try_advisory_xact_lock(${NOTIFIER_LOCK}) as got`;
       if (!lock!.got) return { events: -1, created: 0 };
       const windowEnd = new Date(now.getTime() - WINDOW_MS);
-      const ended = await tx<(WindowRow & { team_id: string })[]>`
-        select w.*, c.team_id::text from notification_windows w join channels c on c.id = w.channel_id
+      const ended = await tx<WindowRow[]>`
+        select w.* from notification_windows w
         where w.held > 0 and w.opened_at <= ${windowEnd} order by w.opened_at limit 1000`;
       const teamOf = new Map(ended.map((w) => [w.channel_id, w.team_id]));
       const digests = dueDigests(ended, (id) => teamOf.get(id), now);
@@ -91,26 +91,28 @@ export function createNotifier(o: NotifierOptions) {
       if (events.length > 0) {
         const teams = [...new Set(events.map((e) => e.team_id))];
         const channels = await tx<ChannelRow[]>`select id, team_id::text, events from channels where team_id = any(${teams}::bigint[])`;
-        const keys = new Map<string, { channel_id: string; type: string; subject: string }>();
+        const keys = new Map<string, { team_id: string; channel_id: string; type: string; subject: string }>();
         for (const e of events)
           for (const c of channels)
             if (c.team_id === e.team_id && c.events.includes(e.type))
-              keys.set(windowKey(c.id, e.type, e.subject), { channel_id: c.id, type: e.type, subject: e.subject });
+              keys.set(windowKey(c.id, e.type, e.subject), { team_id: c.team_id, channel_id: c.id, type: e.type, subject: e.subject });
         const windows = new Map<string, WindowRow>();
         // The digests above may have just restarted some of these windows: use those rows.
         for (const w of digests.changed) windows.set(windowKey(w.channel_id, w.type, w.subject), w);
         if (keys.size > 0) {
           const rows = await tx<WindowRow[]>`
             select w.* from notification_windows w
-            join jsonb_to_recordset(${tx.json([...keys.values()] as never)}::jsonb) as k(channel_id uuid, type text, subject text)
-              on w.channel_id = k.channel_id and w.type = k.type and w.subject = k.subject`;
+            join jsonb_to_recordset(${tx.json([...keys.values()] as never)}::jsonb) as k(team_id bigint, channel_id uuid, type text, subject text)
+              on w.team_id = k.team_id and w.channel_id = k.channel_id and w.type = k.type and w.subject = k.subject`;
           for (const w of rows) {
             const key = windowKey(w.channel_id, w.type, w.subject);
             if (!windows.has(key)) windows.set(key, w);
           }
         }
         folded = foldEvents(events, channels, windows, now);
-        await tx`update events set dispatched_at = ${now} where id = any(${events.map((e) => e.id)}::bigint[])`;
+        await tx`
+          update events set dispatched_at = ${now}
+          where (team_id, id) in (select * from unnest(${events.map((e) => e.team_id)}::bigint[], ${events.map((e) => e.id)}::bigint[]))`;
       }
       const changed = new Map<string, WindowRow>();
       for (const w of [...digests.changed, ...folded.changed]) changed.set(windowKey(w.channel_id, w.type, w.subject), w);
@@ -121,7 +123,7 @@ export function createNotifier(o: NotifierOptions) {
     });
   }
 
-  async function record(id: string, attempts: number, r: SendResult, now: Date) {
+  async function record(d: { team_id: string; id: string }, attempts: number, r: SendResult, now: Date) {
     const entry = {
       at: now.toISOString(),
       outcome: r.ok ? 'success' : r.outcome,
@@ -136,7 +138,7 @@ export function createNotifier(o: NotifierOptions) {
       update channel_deliveries set status = ${status}, next_attempt_at = ${next}, lease_until = null,
         last_error = ${entry.error}, last_status_code = ${entry.status_code}, sent_at = ${r.ok ? now : null},
         history = history || ${sql.json([entry] as never)}::jsonb
-      where id = ${id} and attempts = ${attempts}`;
+      where team_id = ${d.team_id} and id = ${d.id} and attempts = ${attempts}`;
   }
 
   /** Claims and sends due deliveries until none is left (bounded). */
@@ -148,14 +150,14 @@ export function createNotifier(o: NotifierOptions) {
         { id: string; team_id: string; team: string; attempts: number; type: string; target: string; message: Message }[]
       >`
         with due as (
-          select id from channel_deliveries
+          select team_id, id from channel_deliveries
           where status = 'pending' and next_attempt_at <= ${now} and (lease_until is null or lease_until < ${now})
           order by next_attempt_at limit ${SEND_BATCH}
           for update skip locked
         )
         update channel_deliveries d set lease_until = ${new Date(now.getTime() + LEASE_MS)}, attempts = d.attempts + 1
         from due, channels c, teams t
-        where d.id = due.id and c.id = d.channel_id and t.id = d.team_id
+        where d.team_id = due.team_id and d.id = due.id and c.team_id = d.team_id and c.id = d.channel_id and t.id = d.team_id
         returning d.id, d.team_id::text, t.slug as team, d.attempts, c.type, c.target, d.message`;
       if (claimed.length === 0) break;
       await Promise.all(
@@ -169,7 +171,7 @@ export function createNotifier(o: NotifierOptions) {
               'notification not sent',
             );
           }
-          await record(d.id, d.attempts, r, now);
+          await record(d, d.attempts, r, now);
         }),
       );
       if (claimed.length < SEND_BATCH) break;

@@ -23,18 +23,25 @@ export function uuidv7Floor(ms: number): string {
 
 export async function pruneFinishedTasks(sql: Queryable, retentionHours: number, now: number, batch = PRUNE_BATCH): Promise<number> {
   const cutoff = now - retentionHours * 3_600_000;
-  // Walk the primary key (ids sort by creation time) instead of scanning the table for
-  // finished_at, which has no index: an index on it would cost every completion a write.
+  // Walk the primary key (team_id, id) team by team (ids sort by creation time) instead of
+  // scanning the table for finished_at, which has no index: an index on it would cost every
+  // completion a write. Each team is one probe of the key from its oldest id; the outer limit
+  // stops the walk once a batch is found. One statement per batch, every shard's teams at once
+  // when distributed (docs/scaling.md: pruning is one of the few statements that fan out).
   // finished_at is set exactly on terminal tasks (migration 005); the status test keeps the
   // plan's shape and says what is meant.
   const res = await sql`
-    delete from tasks where id in (
-      select id from tasks
-      where id < ${uuidv7Floor(cutoff)}
-        and status in ('succeeded', 'failed', 'canceled')
-        and finished_at < ${new Date(cutoff)}
-      order by id
-      limit ${batch})`;
+    delete from tasks t using (
+      select p.team_id, p.id from teams tm
+      cross join lateral (
+        select team_id, id from tasks
+        where team_id = tm.id and id < ${uuidv7Floor(cutoff)}
+          and status in ('succeeded', 'failed', 'canceled')
+          and finished_at < ${new Date(cutoff)}
+        order by id
+        limit ${batch}) p
+      limit ${batch}) d
+    where t.team_id = d.team_id and t.id = d.id`;
   return res.count;
 }
 

@@ -23,7 +23,7 @@ export const RESCUE_BATCH = 1000;
 export async function rescueExpiredLeases(sql: Queryable, limit = RESCUE_BATCH): Promise<number> {
   const rows = await sql<{ n: number }[]>`
     with expired as (
-      select id from tasks
+      select team_id, id from tasks
       where status = 'running' and lease_expires_at < now()
       order by lease_expires_at
       limit ${limit}
@@ -33,7 +33,7 @@ export async function rescueExpiredLeases(sql: Queryable, limit = RESCUE_BATCH):
         status = case when t.attempts - t.retry_base > t.max_retries then 'failed' else 'pending' end,
         finished_at = case when t.attempts - t.retry_base > t.max_retries then now() end,
         run_at = now(), ${leaseCleared(sql)}
-      from expired where t.id = expired.id
+      from expired where t.team_id = expired.team_id and t.id = expired.id
       returning t.id, t.team_id, t.attempts, t.started_at, t.status
     ), att as (
       insert into task_attempts (task_id, attempt, team_id, started_at, finished_at, duration_ms, outcome, error)
@@ -41,7 +41,7 @@ export async function rescueExpiredLeases(sql: Queryable, limit = RESCUE_BATCH):
         greatest(0, extract(epoch from now() - coalesce(started_at, now())) * 1000)::int,
         'network_error', 'lease expired: the worker running this attempt stopped answering'
       from upd
-      on conflict (task_id, attempt) do nothing
+      on conflict (team_id, task_id, attempt) do nothing
     ), wake as (
       ${notifyWorkers(sql)} from upd where status = 'pending' limit 1
     )

@@ -1,6 +1,6 @@
 // The scheduler (leader only): turns due cron ticks into tasks. It works on the database's
 // clock (`now()`), never the worker's, so clock drift between nodes cannot move a tick; the
-// unique (schedule_id, scheduled_for) index makes a tick one task even if two leaders overlap
+// unique (team_id, schedule_id, scheduled_for) index makes a tick one task even if two leaders overlap
 // for a moment. Ticks missed while no worker ran collapse into the most recent one.
 
 import { latestTickAtOrBefore, nextTick } from '../../shared/cron.ts';
@@ -46,7 +46,12 @@ export async function enqueueDueTicks(sql: Sql, limit = SCHEDULER_BATCH): Promis
       if (span) spans.push({ span, id: task.id });
       if (span) task.traceparent = traceparentOf(span); // the task's attempts continue the tick's trace
       tasks.push(task);
-      moves.push({ id: s.id, last_run_at: tick.toISOString(), next_run_at: nextTick(s.cron, s.timezone, now)?.toISOString() ?? null });
+      moves.push({
+        team_id: s.team_id,
+        id: s.id,
+        last_run_at: tick.toISOString(),
+        next_run_at: nextTick(s.cron, s.timezone, now)?.toISOString() ?? null,
+      });
     }
     let created = new Map<string, unknown>();
     try {
@@ -57,8 +62,8 @@ export async function enqueueDueTicks(sql: Sql, limit = SCHEDULER_BATCH): Promis
     }
     await tx`
       update schedules s set next_run_at = v.next_run_at, last_run_at = v.last_run_at, updated_at = now()
-      from jsonb_to_recordset(${tx.json(moves)}::jsonb) as v(id uuid, next_run_at timestamptz, last_run_at timestamptz)
-      where s.id = v.id`;
+      from jsonb_to_recordset(${tx.json(moves)}::jsonb) as v(team_id bigint, id uuid, next_run_at timestamptz, last_run_at timestamptz)
+      where s.team_id = v.team_id and s.id = v.id`;
     return { ticks: due.length, created: created.size };
   });
 }

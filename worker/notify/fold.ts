@@ -21,6 +21,7 @@ export type EventRow = {
 export type ChannelRow = { id: string; team_id: string; events: string[] };
 
 export type WindowRow = {
+  team_id: string;
   channel_id: string;
   type: string;
   subject: string;
@@ -134,7 +135,16 @@ export function foldEvents(events: EventRow[], channels: ChannelRow[], windows: 
         // now, and this event belongs to the window the digest starts.
         closeWindow(w, e.team_id, now, deliveries);
       } else if (!w || !open) {
-        w = { channel_id: c.id, type: e.type, subject: e.subject, opened_at: now, held: 0, first_held: null, last_held: null };
+        w = {
+          team_id: e.team_id,
+          channel_id: c.id,
+          type: e.type,
+          subject: e.subject,
+          opened_at: now,
+          held: 0,
+          first_held: null,
+          last_held: null,
+        };
         windows.set(key, w);
         deliveries.push({
           channel_id: c.id,
