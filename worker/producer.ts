@@ -22,6 +22,7 @@ export type ClaimedTask = Pick<
   | 'max_backoff_ms'
   | 'timeout_ms'
   | 'schedule_id'
+  | 'qstash'
 > & {
   attempts: number; // this attempt's number, 1-based
   retry_base: number;
@@ -48,7 +49,7 @@ export async function claimTasks(sql: Queryable, o: { workerId: string; limit: n
       lease_token = ${token}, lease_expires_at = now() + ${o.leaseMs} * interval '1 millisecond', locked_by = ${o.workerId}
     from c where t.id = c.id
     returning t.id, t.team_id::text, t.url, t.method, t.headers, t.body, t.body_is_json, t.attempts, t.retry_base,
-      t.max_retries, t.min_backoff_ms, t.max_backoff_ms, t.timeout_ms, t.lease_token, t.traceparent, t.schedule_id, t.run_at`;
+      t.max_retries, t.min_backoff_ms, t.max_backoff_ms, t.timeout_ms, t.lease_token, t.traceparent, t.schedule_id, t.run_at, t.qstash`;
   return rows;
 }
 
