@@ -15,6 +15,7 @@ import { adminRoutes } from './api/admin.ts';
 import { channelRoutes } from './api/channels.ts';
 import { circuitRoutes } from './api/circuits.ts';
 import { keyRoutes } from './api/keys.ts';
+import { queueRoutes } from './api/queues.ts';
 import { scheduleRoutes } from './api/schedules.ts';
 import { signingKeyRoutes } from './api/signing-keys.ts';
 import { taskRoutes } from './api/tasks.ts';
@@ -186,6 +187,7 @@ export function createApp(deps: AppDeps) {
   api.route('/', signingKeyRoutes({ sql }));
   api.route('/', channelRoutes({ sql, checkTarget }));
   api.route('/', circuitRoutes({ sql }));
+  api.route('/', queueRoutes({ sql }));
   app.route('/api/v1', api);
   // The QStash-compatible API (docs/qstash.md): the same keys and limits, QStash's error shape.
   const v2 = new Hono<AuthEnv>();

@@ -7,6 +7,7 @@
 // and 415; an operator route 401, 429 and 503. `errors` lists what the route adds to those.
 import { z } from 'zod';
 import type { ProblemCode } from '../shared/errors.ts';
+import { queueSettingsSchema } from '../shared/queues.ts';
 import { batchInputSchema, listTasksQuerySchema, retrySchema, scheduleInputSchema, taskInputSchema } from '../shared/schemas.ts';
 import { createTeamSchema, patchTeamSchema } from './api/admin.ts';
 import { createChannelSchema } from './api/channels.ts';
@@ -62,6 +63,7 @@ export const TAGS = {
   Keys: "The team's API keys (admin role).",
   'Signing keys': "The team's Standard Webhooks secrets that sign every delivery (admin role).",
   Channels: 'Where notifications go: e-mail, Slack, Discord or a signed webhook (admin role).',
+  Queues: 'Named queues: parallelism, start rate and pause, enforced fleet-wide (docs/queues.md).',
   Circuits: 'Circuit breakers per target origin, and the public status page (docs/circuits.md).',
   Operator: 'Teams, with the operator token (POSTHORN_OPERATOR_TOKEN); absent without it.',
 } as const;
@@ -86,6 +88,7 @@ export const REQUEST_SCHEMAS: Record<string, z.ZodType> = {
   TeamPatch: patchTeamSchema,
   ChannelInput: createChannelSchema,
   StatusPageInput: statusPageInputSchema,
+  QueueSettings: queueSettingsSchema,
 };
 
 const json = (description: string, schema: z.ZodType, headers?: ResponseHeader[]): Answer => ({ description, schema, headers });
@@ -94,6 +97,7 @@ const ID = { id: 'the id from the response that created it' };
 const SCHEDULE_ID = { id: 'the schedule id' };
 const CHANNEL_ID = { id: 'the channel id' };
 const SLUG = { slug: "the team's slug" };
+const QUEUE_NAME = { name: 'the queue name: letters, digits and _ . : - (at most 64)' };
 
 export const ROUTES: RouteSpec[] = [
   // Health and reference
@@ -469,6 +473,53 @@ export const ROUTES: RouteSpec[] = [
     params: CHANNEL_ID,
     responses: { 202: json('queued', r.channelDeliverySchema) },
     errors: ['not_found'],
+  },
+
+  // Queues
+  {
+    id: 'listQueues',
+    method: 'get',
+    path: '/api/v1/queues',
+    tag: 'Queues',
+    access: 'read',
+    summary: "The team's configured queues with their counts",
+    responses: { 200: json('the queues', r.queueListSchema) },
+  },
+  {
+    id: 'getQueue',
+    method: 'get',
+    path: '/api/v1/queues/:name',
+    tag: 'Queues',
+    access: 'read',
+    summary: 'A queue: its settings, counts per status and the oldest pending age',
+    description: 'A name with no settings that tasks use answers with configured false and no limits; a name neither has is a 404.',
+    params: QUEUE_NAME,
+    responses: { 200: json('the queue', r.queueSchema) },
+    errors: ['validation_failed', 'not_found'],
+  },
+  {
+    id: 'putQueue',
+    method: 'put',
+    path: '/api/v1/queues/:name',
+    tag: 'Queues',
+    access: 'write',
+    summary: "Create or replace a queue's settings",
+    description: 'A field left out is no limit. Applies to the next claim on every worker; attempts already running go on.',
+    params: QUEUE_NAME,
+    body: queueSettingsSchema,
+    responses: { 200: json('the queue as stored', r.queueSchema) },
+  },
+  {
+    id: 'deleteQueue',
+    method: 'delete',
+    path: '/api/v1/queues/:name',
+    tag: 'Queues',
+    access: 'write',
+    summary: "Remove a queue's limits",
+    description: 'Its tasks keep their queue name and run without limits.',
+    params: QUEUE_NAME,
+    responses: { 204: noContent('removed') },
+    errors: ['validation_failed', 'not_found'],
   },
 
   // Circuit breakers

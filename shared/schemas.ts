@@ -84,6 +84,20 @@ const name = (max: number) =>
     .max(max)
     .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]*$/, 'letters, digits and _ . : - only');
 
+/** A queue's name (docs/queues.md): what tasks name in `queue` and /api/v1/queues/:name takes. */
+export const queueNameSchema = name(64);
+
+/**
+ * Per-key flow control (docs/queues.md): tasks of a team sharing `key` share these limits; the
+ * most recent task's values apply. Without parallelism and rate_per_second the key limits nothing.
+ */
+export const flowControlSchema = z.strictObject({
+  key: z.string().min(1).max(256),
+  parallelism: z.number().int().min(1).max(10_000).optional(),
+  rate_per_second: z.number().gt(0).max(10_000).optional(),
+});
+export type FlowControl = z.output<typeof flowControlSchema>;
+
 // What a task asks for, without timing: shared by tasks and by schedules' templates.
 const requestFields = {
   url: httpUrl,
@@ -92,7 +106,8 @@ const requestFields = {
   body: z.unknown().optional().meta({ description: 'a string (sent as is) or any JSON value (sent as JSON)' }),
   retry: retrySchema.optional(),
   timeout_ms: z.number().int().min(1).max(900_000).default(DEFAULT_TIMEOUT_MS),
-  queue: name(64).optional(),
+  queue: queueNameSchema.optional(),
+  flow_control: flowControlSchema.optional(),
   callback_url: httpUrl.optional(),
   failure_callback_url: httpUrl.optional(),
   label: z.string().min(1).max(128).optional(),

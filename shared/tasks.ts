@@ -107,6 +107,10 @@ export type NewTask = {
   max_backoff_ms: number;
   timeout_ms: number;
   queue: string | null;
+  /** flow_control (docs/queues.md): its key and limits; all null without one. */
+  flow_key: string | null;
+  flow_parallelism: number | null;
+  flow_rate: number | null;
   label: string | null;
   callback_url: string | null;
   failure_callback_url: string | null;
@@ -168,6 +172,9 @@ export function buildTask(input: TaskInput, ctx: { teamId: string; traceparent: 
     max_backoff_ms: retry.max_backoff_ms,
     timeout_ms: input.timeout_ms,
     queue: input.queue ?? null,
+    flow_key: input.flow_control?.key ?? null,
+    flow_parallelism: input.flow_control?.parallelism ?? null,
+    flow_rate: input.flow_control?.rate_per_second ?? null,
     label: input.label ?? null,
     callback_url: input.callback_url ?? null,
     failure_callback_url: input.failure_callback_url ?? null,
@@ -227,16 +234,32 @@ export const insertTaskRows = fixedFragment(
   (sql) => sql`
   insert into tasks (id, team_id, status, url, method, headers, body, body_is_json, run_at,
     max_retries, min_backoff_ms, max_backoff_ms, timeout_ms, queue, label, callback_url,
-    failure_callback_url, idempotency_key, parent_id, schedule_id, scheduled_for, traceparent, notify, qstash)
+    failure_callback_url, idempotency_key, parent_id, schedule_id, scheduled_for, traceparent, notify,
+    flow_key, flow_parallelism, flow_rate, qstash)
   select r.id, r.team_id, 'pending', r.url, r.method, r.headers, r.body, r.body_is_json,
     greatest(coalesce(r.run_at, now() + r.delay_ms * interval '1 millisecond'), now()),
     r.max_retries, r.min_backoff_ms, r.max_backoff_ms, r.timeout_ms, r.queue, r.label, r.callback_url,
     r.failure_callback_url, r.idempotency_key, r.parent_id, r.schedule_id, r.scheduled_for, r.traceparent,
-    coalesce(r.notify, true), coalesce(r.qstash, false)
+    coalesce(r.notify, true), r.flow_key, r.flow_parallelism, r.flow_rate, coalesce(r.qstash, false)
   from new_tasks as r
   -- A cron tick is one task, however many leaders try (tasks_schedule_tick).
   on conflict (schedule_id, scheduled_for) where schedule_id is not null and scheduled_for is not null do nothing
   returning id, run_at, created_at`,
+);
+
+/**
+ * A flow key's limits are the most recent task's (docs/queues.md): the newest task per key in
+ * this batch writes them. Keys in key order, so two batches never lock two keys in opposite
+ * orders. A batch without keys finds no rows here and writes nothing.
+ */
+const upsertFlowKeys = fixedFragment(
+  (sql) => sql`
+  insert into flow_keys (team_id, key, parallelism, rate_per_second)
+  select distinct on (r.team_id, r.flow_key) r.team_id, r.flow_key, r.flow_parallelism, r.flow_rate
+  from new_tasks r where r.flow_key is not null
+  order by r.team_id, r.flow_key, r.id desc
+  on conflict (team_id, key) do update set parallelism = excluded.parallelism,
+    rate_per_second = excluded.rate_per_second, updated_at = now()`,
 );
 
 /**
@@ -251,11 +274,12 @@ export async function insertTasks(sql: Queryable, tasks: NewTask[]): Promise<Map
         run_at timestamptz, delay_ms bigint, max_retries int, min_backoff_ms int, max_backoff_ms int,
         timeout_ms int, queue text, label text, callback_url text, failure_callback_url text,
         idempotency_key text, parent_id uuid, schedule_id uuid, scheduled_for timestamptz, traceparent text,
-        notify boolean, qstash boolean)
-    ), ins as (${insertTaskRows(sql)}), wake as (
+        notify boolean, flow_key text, flow_parallelism int, flow_rate float8, qstash boolean)
+    ), ins as (${insertTaskRows(sql)}), flow as (${upsertFlowKeys(sql)}), wake as (
       ${notifyWorkers(sql)} from ins where run_at <= now() limit 1
     )
     select ins.id, ins.run_at, ins.created_at, exists (select 1 from wake) as due from ins`;
+  // flow is a data-modifying CTE: PostgreSQL runs it whether or not it is referenced.
   tasksEnqueued.inc(rows.length);
   return new Map(rows.map((r) => [r.id, r]));
 }

@@ -198,7 +198,7 @@ describe('roles', () => {
   const below: Partial<Record<Access, 'read' | 'write'>> = { write: 'read', admin: 'write' };
   it('each API route refuses a key one role short of the one documented, and takes the one documented', async () => {
     for (const r of ROUTES.filter((r) => r.path.startsWith('/api/'))) {
-      const params = { id: randomUUID() };
+      const params = { id: randomUUID(), name: 'q1' };
       const body = r.body ? {} : undefined;
       const lower = below[r.access];
       if (lower)

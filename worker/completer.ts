@@ -122,6 +122,7 @@ export async function completeTasks(sql: Queryable, items: Completion[]): Promis
         ${DEFAULT_TIMEOUT_MS}::int as timeout_ms, null::text as queue, 'callback' as label, null::text as callback_url,
         null::text as failure_callback_url, null::text as idempotency_key, cb.id as parent_id, null::uuid as schedule_id,
         null::timestamptz as scheduled_for, cb.traceparent, true as notify,
+        null::text as flow_key, null::int as flow_parallelism, null::float8 as flow_rate,
         cb.qstash -- a /v2 task's callbacks are signed for QStash receivers too (docs/qstash.md)
       from cb
     ), ins as (${insertTaskRows(sql)}

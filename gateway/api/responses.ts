@@ -64,6 +64,10 @@ export const taskSchema = z.object({
   timeout_ms: int,
   idempotency_key: z.string().nullable(),
   queue: z.string().nullable(),
+  flow_control: z
+    .object({ key: z.string(), parallelism: int.optional(), rate_per_second: z.number().optional() })
+    .nullable()
+    .meta({ description: 'per-key flow control as given (docs/queues.md); null without' }),
   label: z.string().nullable(),
   callback_url: z.string().nullable(),
   failure_callback_url: z.string().nullable(),
@@ -204,6 +208,27 @@ export const statusPageSchema = z.object({
   public_url: z.string().nullable().meta({ description: '/status/<token>, readable without signing in; null when private' }),
 });
 
+const queueCounts = z.object(
+  Object.fromEntries(['scheduled', 'pending', 'running', 'retrying', 'succeeded', 'failed', 'canceled'].map((k) => [k, int])),
+);
+
+export const queueSchema = z.object({
+  name: z.string(),
+  parallelism: int.nullable().meta({ description: 'null: no limit' }),
+  rate_per_second: z.number().nullable().meta({ description: 'null: no limit' }),
+  paused: z.boolean(),
+  configured: z.boolean().meta({ description: 'false: no settings, only tasks naming it (no limits)' }),
+  counts: queueCounts.meta({ description: "the queue's tasks per status" }),
+  oldest_pending_age_ms: int.nullable().meta({ description: 'how long the oldest due pending task has waited; null when none' }),
+  created_at: timestamp.nullable(),
+  updated_at: timestamp.nullable(),
+});
+
+export const queueListSchema = z.object({
+  data: z.array(queueSchema).meta({ description: 'configured queues, newest first, at most 1000' }),
+  next_cursor: z.null(),
+});
+
 /** Component names in /openapi.json. A schema a route uses that is not named here is inlined. */
 export const RESPONSE_SCHEMAS = {
   Problem: problemSchema,
@@ -235,4 +260,6 @@ export const RESPONSE_SCHEMAS = {
   CircuitList: circuitListSchema,
   CircuitDetail: circuitDetailSchema,
   StatusPage: statusPageSchema,
+  Queue: queueSchema,
+  QueueList: queueListSchema,
 } as const;

@@ -94,6 +94,7 @@ export function taskView(t: TaskRow, now = Date.now()) {
     timeout_ms: t.timeout_ms,
     idempotency_key: t.idempotency_key,
     queue: t.queue,
+    flow_control: flowControlView(t),
     label: t.label,
     callback_url: t.callback_url,
     failure_callback_url: t.failure_callback_url,
@@ -106,6 +107,16 @@ export function taskView(t: TaskRow, now = Date.now()) {
     parent_id: t.parent_id,
     created_at: iso(t.created_at),
     finished_at: iso(t.finished_at),
+  };
+}
+
+/** A task's flow_control as given: only the fields it carried. */
+function flowControlView(t: Pick<TaskRow, 'flow_key' | 'flow_parallelism' | 'flow_rate'>) {
+  if (t.flow_key === null || t.flow_key === undefined) return null;
+  return {
+    key: t.flow_key,
+    ...(t.flow_parallelism !== null ? { parallelism: t.flow_parallelism } : {}),
+    ...(t.flow_rate !== null ? { rate_per_second: t.flow_rate } : {}),
   };
 }
 
