@@ -12,8 +12,6 @@ const FORWARD = 'upstash-forward-';
 const REFUSED: Record<string, string> = {
   'upstash-retry-delay': 'custom retry delay expressions are not supported; retries back off exponentially (docs/retries.md)',
   'upstash-redact-fields': 'redaction is not supported; Posthorn stores the request as sent',
-  'upstash-flow-control-key': 'flow-control keys are not supported on /v2; use a queue (POST /v2/queues) for parallelism',
-  'upstash-flow-control-value': 'flow-control keys are not supported on /v2; use a queue (POST /v2/queues) for parallelism',
 };
 /** Sent by the official client on every request, about itself: nothing to act on. */
 const IGNORED_PREFIXES = ['upstash-telemetry-'];
@@ -30,6 +28,8 @@ const MESSAGE_HEADERS = new Set([
   'upstash-deduplication-id',
   'upstash-content-based-deduplication',
   'upstash-label',
+  'upstash-flow-control-key',
+  'upstash-flow-control-value',
 ]);
 const SCHEDULE_HEADERS = new Set([
   'upstash-method',
@@ -41,6 +41,8 @@ const SCHEDULE_HEADERS = new Set([
   'upstash-cron',
   'upstash-schedule-id',
   'upstash-queue-name',
+  'upstash-flow-control-key',
+  'upstash-flow-control-value',
 ]);
 
 /** A destination the gateway can deliver to: an http(s) URL; QStash's URL groups and APIs are names. */
@@ -86,6 +88,31 @@ const durationMs = (name: string, v: string): number => {
     throw problem('validation_failed', `${name} must be whole seconds or a duration like 10s, 5m, 1h, 2d; got "${v.slice(0, 40)}"`);
   return ms;
 };
+
+/**
+ * Upstash-Flow-Control-Value ("parallelism=2, rate=10, period=1m") → the native flow_control
+ * (docs/api.md §6): QStash's rate per period becomes a rate per second.
+ */
+function flowControl(key: string, value: string): Record<string, unknown> {
+  const fc: Record<string, unknown> = { key };
+  let rate: number | undefined;
+  let periodS = 1;
+  for (const part of value
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const m = /^(parallelism|rate|period)=(.+)$/.exec(part);
+    if (!m) throw problem('validation_failed', `Upstash-Flow-Control-Value: "${part.slice(0, 40)}" is not parallelism=, rate= or period=`);
+    if (m[1] === 'parallelism') fc.parallelism = intHeader('Upstash-Flow-Control-Value parallelism', m[2]!);
+    else if (m[1] === 'rate') rate = intHeader('Upstash-Flow-Control-Value rate', m[2]!);
+    else periodS = durationMs('Upstash-Flow-Control-Value period', m[2]!) / 1000;
+  }
+  if (rate !== undefined) {
+    if (periodS <= 0) throw problem('validation_failed', 'Upstash-Flow-Control-Value: period must be at least 1s');
+    fc.rate_per_second = rate / periodS;
+  }
+  return fc;
+}
 
 /**
  * QStash's content-based deduplication id: a hash of what it documents as the message's
@@ -152,6 +179,11 @@ export function parseMessage(
   if (label !== undefined) input.label = label;
   const queue = up.get('upstash-queue-name');
   if (queue !== undefined) input.queue = queue;
+
+  const flowKey = up.get('upstash-flow-control-key');
+  if (flowKey !== undefined) input.flow_control = flowControl(flowKey, up.get('upstash-flow-control-value') ?? '');
+  else if (up.has('upstash-flow-control-value'))
+    throw problem('validation_failed', 'Upstash-Flow-Control-Value needs Upstash-Flow-Control-Key');
 
   let dedupKey: string | null = null;
   const dedupId = up.get('upstash-deduplication-id');

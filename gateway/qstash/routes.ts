@@ -7,6 +7,7 @@ import type { AuthEnv } from '../auth.ts';
 import { dlqRoutes } from './dlq.ts';
 import { qstashKeyRoutes } from './keys.ts';
 import { publishRoutes } from './publish.ts';
+import { qstashQueueRoutes } from './queues.ts';
 import { qstashScheduleRoutes } from './schedules.ts';
 import type { QstashDeps } from './store.ts';
 
@@ -16,7 +17,7 @@ const UNSUPPORTED: [string, string][] = [
   ['/topics/*', 'URL groups (topics) are not supported; publish to each URL, or use /v2/batch'],
   ['/events', 'logs (events) are not served on /v2; read attempts at GET /api/v1/tasks/:id/attempts'],
   ['/logs', 'logs (events) are not served on /v2; read attempts at GET /api/v1/tasks/:id/attempts'],
-  ['/flowControl/*', 'flow-control keys are not supported on /v2; use a queue for parallelism'],
+  ['/flowControl/*', 'reading or pinning flow-control keys is not supported; tasks carry their limits (docs/api.md §6)'],
   ['/globalParallelism', 'global parallelism is not supported on /v2'],
   ['/workflows/*', 'Upstash Workflow is not supported'],
 ];
@@ -27,6 +28,7 @@ export function qstashRoutes(deps: QstashDeps) {
   app.route('/', dlqRoutes(deps));
   app.route('/', qstashScheduleRoutes(deps));
   app.route('/', qstashKeyRoutes(deps));
+  app.route('/', qstashQueueRoutes(deps));
   for (const [path, why] of UNSUPPORTED) {
     app.all(path, () => {
       throw problem('not_found', `${why} (docs/qstash.md)`);

@@ -30,6 +30,10 @@ export function messageView(t: TaskRow) {
     scheduleId: t.schedule_id,
     label: t.label,
     labels: t.label ? [t.label] : undefined,
+    flowControlKey: t.flow_key,
+    parallelism: t.flow_parallelism,
+    rate: t.flow_rate,
+    period: t.flow_rate === null ? undefined : 1,
   });
 }
 
