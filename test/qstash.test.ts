@@ -359,3 +359,55 @@ describe("QStash's error shape and what is refused", () => {
     expect((await qstashError(client.messages.get('no-such-message'))).status).toBe(404);
   });
 });
+
+describe('hostile input (raw HTTP, not the client)', () => {
+  it('every bad request is a 4xx {"error"} and stores nothing', async () => {
+    const before = (await h.sql`select count(*)::int as n from tasks`)[0]!.n;
+    const auth = { authorization: `Bearer ${h.team.keys.admin}` };
+    const cases: [string, string, Record<string, string>, BodyInit?][] = [
+      ['POST', '/v2/publish/', {}],
+      ['POST', '/v2/publish/not a url', {}],
+      ['POST', '/v2/publish/%E0%A4%A', {}],
+      ['POST', `/v2/publish/${sink.url}/x`, { 'upstash-not-before': '999999999999' }],
+      ['POST', `/v2/publish/${sink.url}/x`, { 'upstash-delay': '400d' }],
+      ['POST', `/v2/publish/${sink.url}/x`, { 'upstash-delay': '-1s' }],
+      ['POST', `/v2/publish/${sink.url}/x`, { 'upstash-retries': '1000' }],
+      ['POST', `/v2/publish/${sink.url}/x`, { 'upstash-method': 'TRACE' }],
+      ['POST', `/v2/publish/${sink.url}/x`, { 'upstash-method': 'GET' }, 'a body'],
+      ['POST', `/v2/publish/${sink.url}/x`, { 'upstash-forward-host': 'evil' }],
+      ['POST', `/v2/publish/${sink.url}/x`, { 'upstash-forward-upstash-signature': 'x' }],
+      ['POST', `/v2/publish/${sink.url}/x`, { 'upstash-callback': 'ftp://x' }],
+      ['POST', `/v2/publish/${sink.url}/x`, { 'upstash-deduplication-id': 'x'.repeat(300) }],
+      ['POST', `/v2/publish/${sink.url}/x`, { 'upstash-flow-control-key': 'k', 'upstash-flow-control-value': 'speed=9' }],
+      ['POST', `/v2/publish/${sink.url}/x`, { 'upstash-something-new': '1' }],
+      ['POST', `/v2/publish/${sink.url}/x`, {}, new Uint8Array([0xff, 0xfe, 0x00])],
+      ['POST', `/v2/publish/${sink.url}/x`, {}, 'nul \u0000 inside'],
+      ['POST', `/v2/enqueue/bad queue/${sink.url}/x`, {}],
+      ['POST', '/v2/batch', { 'content-type': 'application/json' }, '[]'],
+      ['POST', '/v2/batch', { 'content-type': 'application/json' }, '{"destination": 1}'],
+      ['POST', '/v2/batch', { 'content-type': 'application/json' }, '[{"destination": "x", "extra": 1}]'],
+      ['POST', '/v2/batch', { 'content-type': 'text/plain' }, '[]'],
+      ['POST', `/v2/schedules/${sink.url}/x`, {}],
+      ['POST', `/v2/schedules/${sink.url}/x`, { 'upstash-cron': 'every day' }],
+      ['POST', `/v2/schedules/${sink.url}/x`, { 'upstash-cron': 'CRON_TZ=Mars/Base 0 9 * * *' }],
+      ['POST', `/v2/schedules/${sink.url}/x`, { 'upstash-cron': '0 9 * * *', 'upstash-schedule-id': 'no spaces allowed' }],
+      ['POST', `/v2/schedules/${sink.url}/x`, { 'upstash-cron': '0 9 * * *', 'upstash-delay': '10s' }],
+      ['POST', '/v2/queues', { 'content-type': 'application/json' }, '{"queueName": "q", "parallelism": 0}'],
+      ['GET', '/v2/dlq?count=0', {}],
+      ['GET', '/v2/dlq?cursor=nonsense', {}],
+      ['GET', '/v2/dlq?fromDate=1', {}],
+      ['DELETE', '/v2/messages', {}],
+      ['GET', '/v2/queues/bad%20name', {}],
+      ['PUT', '/v2/keys', {}],
+    ];
+    for (const [method, path, headers, body] of cases) {
+      const res = await fetch(`${baseUrl}${path}`, { method, headers: { ...auth, ...headers }, body });
+      const text = await res.text();
+      expect(res.status, `${method} ${path} ${JSON.stringify(headers)} → ${res.status} ${text}`).toBeGreaterThanOrEqual(400);
+      expect(res.status, `${method} ${path} → ${text}`).toBeLessThan(500);
+      expect(res.headers.get('content-type'), path).toBe('application/json');
+      expect(Object.keys(JSON.parse(text)), path).toEqual(['error']);
+    }
+    expect((await h.sql`select count(*)::int as n from tasks`)[0]!.n).toBe(before);
+  });
+});

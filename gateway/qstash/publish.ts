@@ -63,8 +63,10 @@ export function publishRoutes(deps: QstashDeps) {
   app.post('/publish/*', requireRole('write'), (c) => publishOne(c, restOfPath(c, '/publish/')));
 
   app.post('/enqueue/:queue/*', requireRole('write'), (c) => {
-    const queue = decodeURIComponent(c.req.param('queue'));
-    return publishOne(c, restOfPath(c, `/enqueue/${c.req.param('queue')}/`), queue);
+    // Split the raw path, not the decoded parameter: the destination keeps its own encoding.
+    const rest = restOfPath(c, '/enqueue/');
+    const slash = rest.indexOf('/');
+    return publishOne(c, rest.slice(slash + 1), c.req.param('queue'));
   });
 
   app.post('/batch', requireRole('write'), async (c) => {

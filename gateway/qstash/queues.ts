@@ -32,7 +32,7 @@ function queueView(q: Queue) {
 export function qstashQueueRoutes(deps: { sql: Sql }) {
   const { sql } = deps;
   const app = new Hono<AuthEnv>();
-  const nameOf = (raw: string) => parseOrThrow(queueNameSchema, decodeURIComponent(raw), ['queueName']);
+  const nameOf = (raw: string) => parseOrThrow(queueNameSchema, raw, ['queueName']);
 
   /** Writes parallelism and pause, keeping the rest of the queue's settings. */
   async function upsert(teamId: string, name: string, change: { parallelism?: number; paused?: boolean }) {
