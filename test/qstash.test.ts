@@ -19,8 +19,10 @@ let client: Client;
 
 beforeAll(async () => {
   h = await startHarness({ worker: { workerConcurrency: 8 } });
-  sink = await startSink((req) =>
-    req.path.startsWith('/fail') ? { status: 500, body: 'down for maintenance' } : { status: 200, body: 'ok' },
+  sink = await startSink((req, nth) =>
+    req.path.startsWith('/fail') || (req.path === '/flaky' && nth === 1)
+      ? { status: 500, body: 'down for maintenance' }
+      : { status: 200, body: 'ok' },
   );
   server = serve({ fetch: h.app.fetch, port: 0, hostname: '127.0.0.1' });
   await once(server, 'listening');
@@ -150,6 +152,33 @@ describe('publishing', () => {
     const [got] = await delivered('/q/a%20b?x=1&y=two');
     expect(got!.headers['upstash-message-id']).toBe(res.messageId);
     expect(await verify(keys, got!)).toBe(true);
+  });
+
+  it('a retry says so in Upstash-Retried and is signed afresh; a callback is signed too', async () => {
+    const keys = await v2Keys();
+    const res = await client.publishJSON({ url: `${sink.url}/flaky`, body: { try: 'again' }, callback: `${sink.url}/callback` });
+    await waitFor(async () => (await h.task(res.messageId)).status === 'retrying', { what: 'the first attempt to fail' });
+    // The default backoff waits 10 s (docs/retries.md): bring the retry forward.
+    await h.sql`update tasks set run_at = now() where id = ${res.messageId} and status = 'retrying'`;
+    const [first, second] = await delivered('/flaky', 2);
+    expect([first!.headers['upstash-retried'], second!.headers['upstash-retried']]).toEqual(['0', '1']);
+    expect(second!.headers['upstash-message-id']).toBe(res.messageId);
+    expect(second!.headers['upstash-signature']).not.toBe(first!.headers['upstash-signature']);
+    expect(await verify(keys, second!)).toBe(true);
+    const [cb] = await delivered('/callback');
+    expect(JSON.parse(cb!.body)).toMatchObject({ task_id: res.messageId, status: 'succeeded' });
+    expect(await verify(keys, cb!)).toBe(true);
+  });
+
+  it("flow-control headers become the task's flow_control", async () => {
+    const res = await client.publishJSON({
+      url: `${sink.url}/later`,
+      body: {},
+      delay: 3600,
+      flowControl: { key: 'customer-42', parallelism: 2, rate: 30, period: '1m' },
+    });
+    expect((await h.task(res.messageId)).flow_control).toEqual({ key: 'customer-42', parallelism: 2, rate_per_second: 0.5 });
+    expect(await client.messages.get(res.messageId)).toMatchObject({ flowControlKey: 'customer-42', parallelism: 2 });
   });
 
   it('natively enqueued tasks keep only their Standard Webhooks signature', async () => {

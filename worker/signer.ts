@@ -2,7 +2,8 @@
 // team_signing_keys through a small per-process cache: a worker delivering thousands of tasks a
 // second for a handful of teams asks the database about each team once per TTL_MS, and
 // concurrent misses share one query (all missing teams at once). A rotation or a deleted
-// previous key therefore reaches deliveries within TTL_MS (+ one query).
+// previous key therefore reaches deliveries within TTL_MS (+ one query). The same query reads the
+// team's current QStash signing key (migration 015) for tasks enqueued through /v2.
 import type { Sql } from '../shared/db.ts';
 import { upstashHeaders } from '../shared/qstash-signing.ts';
 import { secretBytes, webhookHeaders } from '../shared/signing.ts';
@@ -88,9 +89,11 @@ export function createSigner(sql: Sql, opts: SignerOptions = {}) {
     return entry;
   }
 
+  /** The Standard Webhooks secrets that sign now: current, and previous during its 24 h. */
+  const active = (entry: Entry) => (entry.previous && now() < entry.previousUntil ? [entry.current, entry.previous] : [entry.current]);
+
   async function keysFor(teamId: string): Promise<Buffer[]> {
-    const entry = await entryFor(teamId);
-    return entry.previous && now() < entry.previousUntil ? [entry.current, entry.previous] : [entry.current];
+    return active(await entryFor(teamId));
   }
 
   /**
@@ -99,9 +102,8 @@ export function createSigner(sql: Sql, opts: SignerOptions = {}) {
    */
   async function sign(task: ClaimedTask, headers: Record<string, string>) {
     const entry = await entryFor(task.team_id);
-    const keys = entry.previous && now() < entry.previousUntil ? [entry.current, entry.previous] : [entry.current];
     const nowS = Math.floor(now() / 1000);
-    Object.assign(headers, webhookHeaders(keys, task.id, nowS, task.body ?? ''));
+    Object.assign(headers, webhookHeaders(active(entry), task.id, nowS, task.body ?? ''));
     if (task.qstash) {
       if (!entry.qstash) throw new Error(`team ${task.team_id} has no QStash signing key`);
       Object.assign(headers, upstashHeaders(entry.qstash, task, nowS));
