@@ -5,6 +5,11 @@ import { randomBytes, randomFillSync } from 'node:crypto';
 
 const pool = Buffer.alloc(16 * 256);
 let poolOffset = pool.length;
+// Ids made within one millisecond by this process count up in the 12 bits after the time
+// (RFC 9562 §6.2, method 1), so a batch's ids sort in the batch's order: a FIFO queue delivers
+// by (created_at, id), and a batch's rows share created_at (docs/queues.md).
+let lastMs = -1;
+let seq = 0;
 
 export function uuidv7(nowMs: number = Date.now()): string {
   if (poolOffset >= pool.length) {
@@ -19,7 +24,13 @@ export function uuidv7(nowMs: number = Date.now()): string {
   b[3] = (nowMs >>> 16) & 0xff;
   b[4] = (nowMs >>> 8) & 0xff;
   b[5] = nowMs & 0xff;
-  b[6] = (b[6]! & 0x0f) | 0x70;
+  if (nowMs === lastMs && seq < 0xfff) seq++;
+  else {
+    lastMs = nowMs;
+    seq = ((b[6]! << 8) | b[7]!) & 0x7ff; // a random start in the lower half leaves room to count
+  }
+  b[6] = 0x70 | (seq >> 8);
+  b[7] = seq & 0xff;
   b[8] = (b[8]! & 0x3f) | 0x80;
   const h = b.toString('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;

@@ -206,9 +206,7 @@ describe('queues', () => {
     expect((await qstashError(q.delete())).status).toBe(404);
   });
 
-  // Pending: the fleet-wide claim that enforces queue limits (worker/claim.ts, issue 15) is not
-  // merged yet; without it this sees 4 deliveries at once. Unskip once it is.
-  it.skip('enqueue into a queue with parallelism 1: one delivery at a time, in the order enqueued', async () => {
+  it('enqueue into a queue with parallelism 1: one delivery at a time, in the order enqueued', async () => {
     let inFlight = 0;
     let most = 0;
     const serial = await startSink(async () => {

@@ -56,7 +56,7 @@ export async function completeTasks(sql: Queryable, items: Completion[]): Promis
       from v
       where t.id = v.id and t.lease_token = v.token and t.status in ('running', 'canceled')
       returning t.id, t.team_id, t.status, t.attempts, t.callback_url, t.failure_callback_url, t.traceparent, t.schedule_id,
-        t.parent_id, t.notify, t.qstash
+        t.parent_id, t.notify, t.queue is not null or t.flow_key is not null as gated, t.qstash
     ), sched as (
       -- A schedule counts failures in a row and forgets them on the first success. p is the
       -- row as it was before (for schedule.recovered: the first success after failures).
@@ -127,7 +127,8 @@ export async function completeTasks(sql: Queryable, items: Completion[]): Promis
       from cb
     ), ins as (${insertTaskRows(sql)}
     ), wake as (
-      ${notifyWorkers(sql)} from ins limit 1
+      -- new callback tasks are due; a slot of a queue or flow key came free (docs/queues.md)
+      ${notifyWorkers(sql)} from (select 1 from ins union all select 1 from upd where upd.gated) w limit 1
     )
     select upd.id, upd.status, upd.schedule_id, upd.parent_id, (select count(*) from wake) as woke from upd`;
   // ev is a data-modifying CTE: PostgreSQL runs it whether or not it is referenced.

@@ -4,8 +4,9 @@
 // when slots free up after a full claim.
 
 import { randomUUID } from 'node:crypto';
-import type { Queryable, Sql } from '../shared/db.ts';
+import type { Sql } from '../shared/db.ts';
 import { type NewTask, TASK_NOTIFY_CHANNEL } from '../shared/tasks.ts';
+import { claimAll, claimFree, claimGated } from './claim.ts';
 
 /** A task as the producer claims it: the stored request plus the claim's attempt and lease. */
 export type ClaimedTask = Pick<
@@ -32,26 +33,16 @@ export type ClaimedTask = Pick<
   run_at?: Date;
 };
 
-export async function claimTasks(sql: Queryable, o: { workerId: string; limit: number; leaseMs: number }): Promise<ClaimedTask[]> {
+/** Claims up to `limit` due tasks, both paths (worker/claim.ts); the producer calls them itself. */
+export async function claimTasks(sql: Sql, o: { workerId: string; limit: number; leaseMs: number }): Promise<ClaimedTask[]> {
   if (o.limit <= 0) return [];
   // One lease token per claim: every row claimed now shares it, and a later claim of the same
   // row (after a rescue) gets a new one, which is all the completer's guard needs.
-  const token = randomUUID();
-  const rows = await sql<ClaimedTask[]>`
-    with c as (
-      select id from tasks
-      where status in ('pending', 'retrying') and run_at <= now()
-      order by run_at
-      limit ${o.limit}
-      for update skip locked
-    )
-    update tasks t set status = 'running', attempts = t.attempts + 1, started_at = now(),
-      lease_token = ${token}, lease_expires_at = now() + ${o.leaseMs} * interval '1 millisecond', locked_by = ${o.workerId}
-    from c where t.id = c.id
-    returning t.id, t.team_id::text, t.url, t.method, t.headers, t.body, t.body_is_json, t.attempts, t.retry_base,
-      t.max_retries, t.min_backoff_ms, t.max_backoff_ms, t.timeout_ms, t.lease_token, t.traceparent, t.schedule_id, t.run_at, t.qstash`;
-  return rows;
+  return claimAll(sql, { ...o, token: randomUUID() });
 }
+
+/** How long a gated claim that found nothing waits before the next unforced one. */
+const GATED_RETRY_MS = 50;
 
 export type ProducerOptions = {
   sql: Sql;
@@ -75,6 +66,11 @@ export function createProducer(o: ProducerOptions) {
   let loopDone: Promise<void> = Promise.resolve();
   let pollTimer: NodeJS.Timeout | undefined;
   let unlisten: (() => Promise<void>) | null = null;
+  let gatedDue = true; // a task with a queue or key may be due: the free claim says
+  let gatedForced = true;
+  let lastGatedEmptyAt = 0;
+  let pacingTimer: NodeJS.Timeout | undefined;
+  let pacingAt = 0;
 
   function wake() {
     const w = wakeUp;
@@ -86,10 +82,40 @@ export function createProducer(o: ProducerOptions) {
   async function runOnce(): Promise<number> {
     const want = Math.min(o.freeSlots(), maxBatch);
     maybeMore = false;
-    const tasks = await claimTasks(o.sql, { workerId: o.workerId, limit: want, leaseMs: o.leaseMs });
-    if (tasks.length === want && want > 0) maybeMore = true;
+    const claim = { workerId: o.workerId, leaseMs: o.leaseMs, token: randomUUID() };
+    // Tasks with a queue or key first, when any is due (learnt from the last free claim) and
+    // the last gated claim found something, or was forced (NOTIFY, a pacing wake-up), or is
+    // GATED_RETRY_MS old: a paused queue's backlog costs the drain at most 20 claims a second.
+    let tasks: ClaimedTask[] = [];
+    if (gatedDue && (gatedForced || Date.now() - lastGatedEmptyAt >= GATED_RETRY_MS)) {
+      gatedForced = false;
+      const g = await claimGated(o.sql, { ...claim, limit: want });
+      tasks = g.tasks;
+      if (tasks.length === 0) lastGatedEmptyAt = Date.now();
+      else maybeMore = true;
+      schedulePacingWake(g.wakeInMs);
+    }
+    const free = await claimFree(o.sql, { ...claim, limit: want - tasks.length });
+    gatedDue = free.gatedDue;
+    if (free.more || free.tasks.length === want - tasks.length) maybeMore = want > 0;
+    tasks = tasks.length ? [...tasks, ...free.tasks] : free.tasks;
     if (tasks.length) o.dispatch(tasks);
     return tasks.length;
+  }
+
+  /** A paced queue may start its next task in `ms`: claim then, not at the next poll. */
+  function schedulePacingWake(ms: number | null) {
+    if (ms === null || stopped) return;
+    const at = Date.now() + ms;
+    if (pacingTimer && pacingAt <= at) return;
+    clearTimeout(pacingTimer);
+    pacingAt = at;
+    pacingTimer = setTimeout(() => {
+      pacingTimer = undefined;
+      gatedForced = true;
+      maybeMore = true;
+      wake();
+    }, ms + 1);
   }
 
   const ready = () => {
@@ -126,6 +152,7 @@ export function createProducer(o: ProducerOptions) {
         TASK_NOTIFY_CHANNEL,
         () => {
           maybeMore = true;
+          gatedForced = true;
           wake();
         },
         () => {
@@ -144,6 +171,7 @@ export function createProducer(o: ProducerOptions) {
     async stop() {
       stopped = true;
       clearInterval(pollTimer);
+      clearTimeout(pacingTimer);
       wake();
       await loopDone;
       await unlisten?.().catch(() => {});
