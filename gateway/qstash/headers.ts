@@ -91,7 +91,7 @@ const durationMs = (name: string, v: string): number => {
 
 /**
  * Upstash-Flow-Control-Value ("parallelism=2, rate=10, period=1m") → the native flow_control
- * (docs/api.md §6): QStash's rate per period becomes a rate per second.
+ * (docs/queues.md): QStash's rate per period becomes a rate per second.
  */
 function flowControl(key: string, value: string): Record<string, unknown> {
   const fc: Record<string, unknown> = { key };

@@ -1,4 +1,4 @@
-// /v2/queues (docs/qstash.md) on the native queues (docs/api.md §6, shared/queues.ts): a QStash
+// /v2/queues (docs/qstash.md) on the native queues (docs/queues.md, shared/queues.ts): a QStash
 // queue is a Posthorn queue; its parallelism and pause are the queue's, and messages enqueued
 // with /v2/enqueue/<queue>/... are tasks naming it. QStash has no start rate: an upsert keeps the
 // rate a queue was given natively.

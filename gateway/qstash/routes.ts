@@ -17,7 +17,7 @@ const UNSUPPORTED: [string, string][] = [
   ['/topics/*', 'URL groups (topics) are not supported; publish to each URL, or use /v2/batch'],
   ['/events', 'logs (events) are not served on /v2; read attempts at GET /api/v1/tasks/:id/attempts'],
   ['/logs', 'logs (events) are not served on /v2; read attempts at GET /api/v1/tasks/:id/attempts'],
-  ['/flowControl/*', 'reading or pinning flow-control keys is not supported; tasks carry their limits (docs/api.md §6)'],
+  ['/flowControl/*', 'reading or pinning flow-control keys is not supported; tasks carry their limits (docs/queues.md)'],
   ['/globalParallelism', 'global parallelism is not supported on /v2'],
   ['/workflows/*', 'Upstash Workflow is not supported'],
 ];
