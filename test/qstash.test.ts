@@ -244,6 +244,11 @@ describe('deduplication', () => {
     expect(other.messageId).not.toBe(first.messageId);
     const otherHeader = await client.publishJSON({ ...msg, headers: { 'x-v': '2' } });
     expect(otherHeader.messageId).not.toBe(first.messageId);
+    const otherDestination = await client.publishJSON({ ...msg, url: `${sink.url}/dedup-elsewhere` });
+    expect(otherDestination.messageId).not.toBe(first.messageId);
+    // Options that are not content (delay, retries, label) do not make another message.
+    const otherOptions = await client.publishJSON({ ...msg, delay: 7200, retries: 1, label: 'x' });
+    expect(otherOptions).toMatchObject({ messageId: first.messageId, deduplicated: true });
     const [key] = await h.sql<{ ttl_h: number }[]>`
       select extract(epoch from expires_at - now()) / 3600 as ttl_h from idempotency_keys where task_id = ${first.messageId}`;
     expect(Number(key!.ttl_h)).toBeGreaterThan(23.9);
