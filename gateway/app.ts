@@ -35,6 +35,8 @@ import { observeRequests, requestLogIds } from './observe.ts';
 import { buildOpenApi } from './openapi.ts';
 import { pingRoutes } from './ping.ts';
 import { publicStatusRoutes } from './public/status.tsx';
+import { qstashErrorShape } from './qstash/errors.ts';
+import { qstashRoutes } from './qstash/routes.ts';
 import type { GatewayLimits } from './rate-limit.ts';
 import { uiRoutes } from './ui/app.tsx';
 
@@ -171,20 +173,24 @@ export function createApp(deps: AppDeps) {
         'slow client: request body not received in time; answered 408',
       ),
   });
-  const api = new Hono<AuthEnv>();
-  api.use('*', timing);
-  api.use('/queue/batch', limit(deps.maxBodyBytes * BATCH_BODY_FACTOR + ENVELOPE_BYTES));
-  const taskLimit = limit(deps.maxBodyBytes + ENVELOPE_BYTES);
-  api.use('*', async (c, next) => (c.req.path.endsWith('/queue/batch') ? next() : taskLimit(c, next)));
   const authFailed = deps.limits?.authFailed ?? (async () => {});
-  api.use('*', authenticate(sql, { onFailure: authFailed }));
-  if (deps.limits) api.use('*', deps.limits.perKey);
-  api.use('*', requireRole('read'));
-  // Answered 503 while auth or the limiter waited for the database: go no further.
-  api.use('*', async function stopPastDeadline(c, next) {
-    throwIfPastDeadline(c);
-    await next();
-  });
+  /** What every API-key surface (/api/v1, /v2) runs first: deadline, body limits, key, rate limit, role. */
+  const keyed = (h: Hono<AuthEnv>, batchPath: string) => {
+    h.use('*', timing);
+    h.use(batchPath, limit(deps.maxBodyBytes * BATCH_BODY_FACTOR + ENVELOPE_BYTES));
+    const taskLimit = limit(deps.maxBodyBytes + ENVELOPE_BYTES);
+    h.use('*', async (c, next) => (c.req.path.endsWith(batchPath) ? next() : taskLimit(c, next)));
+    h.use('*', authenticate(sql, { onFailure: authFailed }));
+    if (deps.limits) h.use('*', deps.limits.perKey);
+    h.use('*', requireRole('read'));
+    // Answered 503 while auth or the limiter waited for the database: go no further.
+    h.use('*', async function stopPastDeadline(c, next) {
+      throwIfPastDeadline(c);
+      await next();
+    });
+    return h;
+  };
+  const api = keyed(new Hono<AuthEnv>(), '/queue/batch');
   const checkTarget = deps.checkTarget ?? (() => ({ ok: true }) as const);
   api.route('/', taskRoutes({ sql, batcher: deps.batcher, maxBodyBytes: deps.maxBodyBytes, checkTarget }));
   api.route('/', scheduleRoutes({ sql, maxBodyBytes: deps.maxBodyBytes, checkTarget }));
@@ -198,6 +204,11 @@ export function createApp(deps: AppDeps) {
   api.route('/', queueRoutes({ sql }));
   api.route('/', connectionRoutes({ sql, box: deps.secretBox ?? null, checkTarget }));
   app.route('/api/v1', api);
+  // The QStash-compatible API (docs/qstash.md): the same keys and limits, QStash's error shape.
+  const v2 = new Hono<AuthEnv>();
+  v2.use('*', qstashErrorShape);
+  keyed(v2, '/batch').route('/', qstashRoutes({ sql, batcher: deps.batcher, maxBodyBytes: deps.maxBodyBytes, checkTarget }));
+  app.route('/v2', v2);
   // The web UI (docs/ui.md): sessions instead of Bearer keys, the same routes underneath.
   app.route(
     '/ui',

@@ -1,6 +1,8 @@
 // Every route the gateway serves, declared once for /openapi.json and /docs (gateway/openapi.ts
 // builds the document from this list). test/openapi.test.ts fails when a served route is missing
 // here or a route here is not served, so a new route is one more entry in ROUTES.
+// The QStash-compatible API (/v2, gateway/qstash/) is deliberately not here: docs/qstash.md is
+// its reference, and the same test checks that page instead.
 //
 // Common answers come from `access` and `body` and need not be listed: an API key route can
 // answer 401, 429 and 503 (and 403 when it needs more than read); a route with a body 400, 413

@@ -127,6 +127,8 @@ export type NewTask = {
   auth_connection: string | null;
   /** What counts as success instead of any 2xx (docs/connections.md); null: any 2xx. */
   success: SuccessRule | null;
+  /** Enqueued through the QStash-compatible API (docs/qstash.md): deliveries also carry Upstash-Signature. */
+  qstash?: boolean;
 };
 
 const TRACEPARENT_RE = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
@@ -198,11 +200,14 @@ export function buildTask(input: TaskInput, ctx: { teamId: string; traceparent: 
  * The task for one tick of a schedule (scheduler ticks and the trigger endpoint; null = a
  * manual run). The body's size was checked when the schedule was saved.
  */
-export function taskForTick(s: { id: string; team_id: string | number; template: TaskInput }, scheduledFor: Date | null): NewTask {
+export function taskForTick(
+  s: { id: string; team_id: string | number; template: TaskInput; qstash?: boolean },
+  scheduledFor: Date | null,
+): NewTask {
   return buildTask(s.template, {
     teamId: String(s.team_id),
     traceparent: taskTraceparent(undefined),
-    extra: { schedule_id: s.id, scheduled_for: scheduledFor?.toISOString() ?? null },
+    extra: { schedule_id: s.id, scheduled_for: scheduledFor?.toISOString() ?? null, qstash: s.qstash === true },
   });
 }
 
@@ -238,12 +243,13 @@ export const insertTaskRows = fixedFragment(
   insert into tasks (id, team_id, status, url, method, headers, body, body_is_json, run_at,
     max_retries, min_backoff_ms, max_backoff_ms, timeout_ms, queue, label, callback_url,
     failure_callback_url, idempotency_key, parent_id, schedule_id, scheduled_for, traceparent, notify, body_encoding,
-    flow_key, flow_parallelism, flow_rate, auth_connection, success)
+    flow_key, flow_parallelism, flow_rate, auth_connection, success, qstash)
   select r.id, r.team_id, 'pending', r.url, r.method, r.headers, r.body, r.body_is_json,
     greatest(coalesce(r.run_at, now() + r.delay_ms * interval '1 millisecond'), now()),
     r.max_retries, r.min_backoff_ms, r.max_backoff_ms, r.timeout_ms, r.queue, r.label, r.callback_url,
     r.failure_callback_url, r.idempotency_key, r.parent_id, r.schedule_id, r.scheduled_for, r.traceparent,
-    coalesce(r.notify, true), r.body_encoding, r.flow_key, r.flow_parallelism, r.flow_rate, r.auth_connection, r.success
+    coalesce(r.notify, true), r.body_encoding, r.flow_key, r.flow_parallelism, r.flow_rate, r.auth_connection, r.success,
+    coalesce(r.qstash, false)
   from new_tasks as r
   -- A cron tick is one task, however many leaders try (tasks_schedule_tick).
   on conflict (team_id, schedule_id, scheduled_for) where schedule_id is not null and scheduled_for is not null do nothing
@@ -278,7 +284,7 @@ export async function insertTasks(sql: Queryable, tasks: NewTask[]): Promise<Map
         timeout_ms int, queue text, label text, callback_url text, failure_callback_url text,
         idempotency_key text, parent_id uuid, schedule_id uuid, scheduled_for timestamptz, traceparent text,
         notify boolean, body_encoding text, flow_key text, flow_parallelism int, flow_rate float8,
-        auth_connection text, success jsonb)
+        auth_connection text, success jsonb, qstash boolean)
     ), ins as (${insertTaskRows(sql)}), flow as (${upsertFlowKeys(sql)}), wake as (
       ${notifyWorkers(sql)} from ins where run_at <= now() limit 1
     )

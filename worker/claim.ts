@@ -27,7 +27,7 @@ const RETURNING = (
   sql: Queryable,
 ) => sql`t.id, t.team_id::text, t.url, t.method, t.headers, t.body, t.body_is_json, t.body_encoding, t.attempts,
   t.retry_base, t.max_retries, t.min_backoff_ms, t.max_backoff_ms, t.timeout_ms, t.lease_token, t.traceparent, t.schedule_id, t.run_at,
-  t.auth_connection, t.success`;
+  t.auth_connection, t.success, t.qstash`;
 
 const START = (sql: Queryable, o: ClaimOptions) => sql`status = 'running', attempts = t.attempts + 1, started_at = now(),
   lease_token = ${o.token}, lease_expires_at = now() + ${o.leaseMs} * interval '1 millisecond', locked_by = ${o.workerId}`;
@@ -233,7 +233,7 @@ export async function claimGated(sql: Sql, o: ClaimOptions): Promise<{ tasks: Cl
       )
       select u.id, u.team_id, u.url, u.method, u.headers, u.body, u.body_is_json, u.body_encoding, u.attempts, u.retry_base, u.max_retries,
         u.min_backoff_ms, u.max_backoff_ms, u.timeout_ms, u.lease_token, u.traceparent, u.schedule_id, u.run_at,
-        u.auth_connection, u.success,
+        u.auth_connection, u.success, u.qstash,
         (case when x.at is not null then greatest(0, extract(epoch from x.at - now()) * 1000) end)::float8 as wake_ms
       from (select at from wake) x left join upd u on true`;
     const wake = rows[0]?.wake_ms;

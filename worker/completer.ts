@@ -61,7 +61,7 @@ export async function completeTasks(sql: Queryable, items: Completion[]): Promis
       from v
       where t.team_id = v.team_id and t.id = v.id and t.lease_token = v.token and t.status in ('running', 'canceled')
       returning t.id, t.team_id, t.status, t.attempts, t.callback_url, t.failure_callback_url, t.traceparent, t.schedule_id,
-        t.parent_id, t.notify, t.queue is not null or t.flow_key is not null as gated
+        t.parent_id, t.notify, t.queue is not null or t.flow_key is not null as gated, t.qstash
     ), sched as (
       -- A schedule counts failures in a row and forgets them on the first success. p is the
       -- row as it was before (for schedule.recovered: the first success after failures).
@@ -109,7 +109,7 @@ export async function completeTasks(sql: Queryable, items: Completion[]): Promis
     ), cb as (
       -- callback_url hears of every terminal outcome, failure_callback_url of failures only.
       -- Times in the payload are ISO 8601 in UTC with Z, like every time the API shows.
-      select upd.id, upd.team_id, upd.status, upd.attempts, upd.callback_url, upd.failure_callback_url, upd.traceparent,
+      select upd.id, upd.team_id, upd.status, upd.attempts, upd.callback_url, upd.failure_callback_url, upd.traceparent, upd.qstash,
         v.attempt, v.outcome, v.status_code, v.started_at, v.finished_at, v.duration_ms, v.error, x.cb_id, x.url
       from upd join v on v.id = upd.id
       cross join lateral (values (v.cb_id, upd.callback_url), (v.fcb_id, upd.failure_callback_url)) as x(cb_id, url)
@@ -129,7 +129,8 @@ export async function completeTasks(sql: Queryable, items: Completion[]): Promis
         null::text as failure_callback_url, null::text as idempotency_key, cb.id as parent_id, null::uuid as schedule_id,
         null::timestamptz as scheduled_for, cb.traceparent, true as notify, null::text as body_encoding,
         null::text as flow_key, null::int as flow_parallelism, null::float8 as flow_rate,
-        null::text as auth_connection, null::jsonb as success
+        null::text as auth_connection, null::jsonb as success,
+        cb.qstash -- a /v2 task's callbacks are signed for QStash receivers too (docs/qstash.md)
       from cb
     ), ins as (${insertTaskRows(sql)}
     ), wake as (

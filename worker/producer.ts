@@ -26,7 +26,7 @@ export type ClaimedTask = Pick<
   | 'schedule_id'
 > &
   // Optional so tasks built by hand (tests, bench) need not name them: absent = none.
-  Partial<Pick<NewTask, 'auth_connection' | 'success'>> & {
+  Partial<Pick<NewTask, 'auth_connection' | 'success' | 'qstash'>> & {
     attempts: number; // this attempt's number, 1-based
     retry_base: number;
     lease_token: string;

@@ -2,8 +2,10 @@
 // team_signing_keys through a small per-process cache: a worker delivering thousands of tasks a
 // second for a handful of teams asks the database about each team once per TTL_MS, and
 // concurrent misses share one query (all missing teams at once). A rotation or a deleted
-// previous key therefore reaches deliveries within TTL_MS (+ one query).
+// previous key therefore reaches deliveries within TTL_MS (+ one query). The same query reads the
+// team's current QStash signing key (migration 015) for tasks enqueued through /v2.
 import type { Sql } from '../shared/db.ts';
+import { upstashHeaders } from '../shared/qstash-signing.ts';
 import { secretBytes, webhookHeaders } from '../shared/signing.ts';
 import { createTtlCache } from '../shared/ttl-cache.ts';
 import { sentBody } from './executor.ts';
@@ -12,7 +14,8 @@ import type { ClaimedTask } from './producer.ts';
 export const TTL_MS = 2000;
 const CACHE_MAX = 10_000;
 
-type Entry = { current: Buffer; previous: Buffer | null; previousUntil: number };
+/** qstash: the team's current QStash signing key (migration 015), for tasks enqueued through /v2. */
+type Entry = { current: Buffer; previous: Buffer | null; previousUntil: number; qstash: string | null };
 
 export type SignerOptions = { ttlMs?: number; now?: () => number };
 
@@ -26,16 +29,26 @@ export function createSigner(sql: Sql, opts: SignerOptions = {}) {
   const inFlight = new Map<string, Promise<void>>();
 
   async function load(teamIds: string[]) {
-    const rows = await sql<{ team_id: string; current_secret: string; previous_secret: string | null; previous_expires_at: Date | null }[]>`
-      select team_id::text, current_secret,
-        case when previous_expires_at > now() then previous_secret end as previous_secret,
-        case when previous_expires_at > now() then previous_expires_at end as previous_expires_at
-      from team_signing_keys where team_id = any(${teamIds}::bigint[])`;
+    type Row = {
+      team_id: string;
+      current_secret: string;
+      previous_secret: string | null;
+      previous_expires_at: Date | null;
+      qstash: string | null;
+    };
+    const rows = await sql<Row[]>`
+      select s.team_id::text, s.current_secret,
+        case when s.previous_expires_at > now() then s.previous_secret end as previous_secret,
+        case when s.previous_expires_at > now() then s.previous_expires_at end as previous_expires_at,
+        q.current_key as qstash
+      from team_signing_keys s left join qstash_signing_keys q on q.team_id = s.team_id
+      where s.team_id = any(${teamIds}::bigint[])`;
     for (const r of rows) {
       cache.set(r.team_id, {
         current: secretBytes(r.current_secret),
         previous: r.previous_secret ? secretBytes(r.previous_secret) : null,
         previousUntil: r.previous_expires_at ? r.previous_expires_at.getTime() : 0,
+        qstash: r.qstash,
       });
     }
   }
@@ -60,7 +73,7 @@ export function createSigner(sql: Sql, opts: SignerOptions = {}) {
     return nextLoad!;
   }
 
-  async function keysFor(teamId: string): Promise<Buffer[]> {
+  async function entryFor(teamId: string): Promise<Entry> {
     let entry = cache.get(teamId);
     if (!entry) {
       entry = cache.stale(teamId);
@@ -74,13 +87,28 @@ export function createSigner(sql: Sql, opts: SignerOptions = {}) {
       entry = cache.stale(teamId) ?? entry;
       if (!entry) throw new Error(`team ${teamId} has no signing key`);
     }
-    return entry.previous && now() < entry.previousUntil ? [entry.current, entry.previous] : [entry.current];
+    return entry;
   }
 
-  /** ExecutorDeps.sign: adds webhook-id, webhook-timestamp and webhook-signature. */
+  /** The Standard Webhooks secrets that sign now: current, and previous during its 24 h. */
+  const active = (entry: Entry) => (entry.previous && now() < entry.previousUntil ? [entry.current, entry.previous] : [entry.current]);
+
+  async function keysFor(teamId: string): Promise<Buffer[]> {
+    return active(await entryFor(teamId));
+  }
+
+  /**
+   * ExecutorDeps.sign: adds webhook-id, webhook-timestamp and webhook-signature; a task
+   * enqueued through /v2 also gets Upstash-Signature, Upstash-Message-Id and Upstash-Retried.
+   */
   async function sign(task: ClaimedTask, headers: Record<string, string>) {
-    const keys = await keysFor(task.team_id);
-    Object.assign(headers, webhookHeaders(keys, task.id, Math.floor(now() / 1000), sentBody(task) ?? ''));
+    const entry = await entryFor(task.team_id);
+    const nowS = Math.floor(now() / 1000);
+    Object.assign(headers, webhookHeaders(active(entry), task.id, nowS, sentBody(task) ?? ''));
+    if (task.qstash) {
+      if (!entry.qstash) throw new Error(`team ${task.team_id} has no QStash signing key`);
+      Object.assign(headers, upstashHeaders(entry.qstash, task, nowS));
+    }
   }
 
   return { sign, keysFor };

@@ -49,13 +49,13 @@ export type TaskRow = Omit<NewTask, 'run_at' | 'delay_ms' | 'scheduled_for' | 't
 };
 
 /** The task's columns and its latest attempt as one jsonb column, for `from tasks t`. */
-const taskWithLastAttempt = fixedFragment(
+export const taskWithLastAttempt = fixedFragment(
   (sql) =>
     sql`t.*, (select to_jsonb(a) from task_attempts a where a.team_id = t.team_id and a.task_id = t.id order by a.attempt desc limit 1) as last_attempt`,
 );
 
 /** jsonb carries the attempt's timestamps as text: make them Dates again. */
-function parseLastAttempt(row: TaskRow): TaskRow {
+export function parseLastAttempt(row: TaskRow): TaskRow {
   const a = row.last_attempt;
   if (a) row.last_attempt = { ...a, started_at: new Date(a.started_at), finished_at: new Date(a.finished_at) };
   return row;

@@ -29,7 +29,7 @@ export type TaskRouteDeps = {
   checkTarget: TargetCheck;
 };
 
-const IDEMPOTENCY_TTL = '24 hours';
+export const IDEMPOTENCY_TTL = '24 hours';
 
 type Accepted = { id: string; status: string; run_at: string; created_at: string; replayed: boolean };
 

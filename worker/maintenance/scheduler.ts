@@ -19,14 +19,14 @@ export const SCHEDULER_INTERVAL_MS = 250;
 /** Schedules per pass. */
 export const SCHEDULER_BATCH = 100;
 
-type ScheduleRow = { id: string; team_id: string; cron: string; timezone: string; template: TaskInput; next_run_at: Date };
+type ScheduleRow = { id: string; team_id: string; cron: string; timezone: string; template: TaskInput; next_run_at: Date; qstash: boolean };
 
 /** One pass: every due schedule (up to `limit`) gets its tick's task and its next tick. */
 export async function enqueueDueTicks(sql: Sql, limit = SCHEDULER_BATCH): Promise<{ ticks: number; created: number }> {
   return sql.begin(async (tx) => {
     const now = await dbNow(tx);
     const due = await tx<ScheduleRow[]>`
-      select id, team_id::text, cron, timezone, template, next_run_at from schedules
+      select id, team_id::text, cron, timezone, template, next_run_at, qstash from schedules
       where not paused and next_run_at <= ${now}
       order by next_run_at
       limit ${limit}
