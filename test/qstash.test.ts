@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { Client, QstashError, Receiver } from '@upstash/qstash';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { seedTeam } from './helpers/db.ts';
 import { startHarness } from './helpers/harness.ts';
 import { waitFor } from './helpers/net.ts';
 import { type Received, startSink } from './helpers/sink.ts';
@@ -370,6 +371,24 @@ describe('signatures', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe('teams', () => {
+  it("another team's key sees none of this team's messages, DLQ or schedules, and its signing keys verify nothing of ours", async () => {
+    const other = await seedTeam(h.sql);
+    const theirs = new Client({ baseUrl, token: other.keys.admin, retry: false });
+    const keys = await v2Keys();
+    const res = await client.publishJSON({ url: `${sink.url}/ours`, body: { mine: true } });
+    const [got] = await delivered('/ours');
+    expect((await qstashError(theirs.messages.get(res.messageId))).status).toBe(404);
+    expect((await qstashError(theirs.messages.delete(res.messageId))).status).toBe(404);
+    expect((await theirs.dlq.listMessages()).messages).toEqual([]);
+    expect(await theirs.schedules.list()).toEqual([]);
+    const [k] = await h.sql<{ current_key: string; next_key: string }[]>`
+      select current_key, next_key from qstash_signing_keys where team_id = ${other.teamId}`;
+    expect(k!.current_key).not.toBe(keys.current);
+    await expect(verify({ current: k!.current_key, next: k!.next_key }, got!)).rejects.toThrow();
   });
 });
 
