@@ -163,6 +163,7 @@ async function main(): Promise<number> {
     const gw = forkChild(g ? `gateway-${g + 1}` : 'gateway', BIN, ['gateway'], {
       env: { ...baseEnv, PORT: String(port) },
       execArgv: prof('gateway'),
+      readyTimeoutMs: CONFIG.readyTimeoutS * 1000,
     });
     children.push(gw);
     await gw.ready;
@@ -275,6 +276,7 @@ async function main(): Promise<number> {
       forkChild(`raw-undici-${i + 1}`, RAW_UNDICI, [`${s.url}/raw`, String(per), String(CONFIG.workerConcurrency)], {
         env: process.env,
         execArgv: ['--import', 'tsx'],
+        readyTimeoutMs: CONFIG.readyTimeoutS * 1000,
       }),
     );
     children.push(...raws);
@@ -304,7 +306,9 @@ async function main(): Promise<number> {
         POSTHORN_WORKER_CONCURRENCY: String(CONFIG.workerConcurrency),
         POSTHORN_METRICS_PORT: String(await freePort()),
       };
-      workers.push(forkChild(`worker-${i + 1}`, BIN, ['worker'], { env, execArgv: prof('worker') }));
+      workers.push(
+        forkChild(`worker-${i + 1}`, BIN, ['worker'], { env, execArgv: prof('worker'), readyTimeoutMs: CONFIG.readyTimeoutS * 1000 }),
+      );
     }
     children.push(...workers);
     const t0 = await Promise.race(workers.map((w) => w.ready.then(() => performance.now())));

@@ -21,6 +21,8 @@ export const CONFIG = {
   baselineRounds: Math.max(1, int('BENCH_BASELINE_ROUNDS', 2)),
   drainTimeoutS: int('BENCH_DRAIN_TIMEOUT_S', 90),
   stallS: int('BENCH_STALL_S', 15),
+  /** How long a child (gateway, worker, undici baseline) may take to start; a saturated machine needs more than 30 s. */
+  readyTimeoutS: Math.max(1, int('BENCH_READY_TIMEOUT_S', 30)),
   maxSeconds: int('BENCH_MAX_SECONDS', 300),
   cpuProf: process.env.BENCH_CPU_PROF ?? '', // '', gateway, worker or all
   profDir: process.env.BENCH_PROF_DIR,

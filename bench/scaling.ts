@@ -43,6 +43,7 @@ function runBench(r: Run): Promise<BenchResult | null> {
     BENCH_BATCH_TASKS: '0', // the batch endpoint is not what this curve is about
     BENCH_BASELINE_ROUNDS: '1',
     BENCH_LATENCY_SECONDS: '0',
+    BENCH_READY_TIMEOUT_S: process.env.BENCH_READY_TIMEOUT_S ?? '120', // 8 workers start at once
   };
   return new Promise((ok) => {
     const child = spawn(process.execPath, ['--import', 'tsx', BENCH], { env, stdio: ['ignore', 'pipe', 'pipe'] });
