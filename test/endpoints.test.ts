@@ -5,6 +5,7 @@ import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pruneEndpointEvents } from '../worker/maintenance/event-pruner.ts';
 import { startHarness } from './helpers/harness.ts';
 import { waitFor } from './helpers/net.ts';
 
@@ -191,5 +192,14 @@ describe('/in/<slug>', () => {
       ['GET', `/api/v1/endpoints/${ep.id}/events`],
     ] as const)
       expect((await h.api(m, p, undefined, { key })).status).toBe(404);
+  });
+
+  it('events older than the retention are pruned; newer ones stay', async () => {
+    const ep = (await create({ name: 'prune', forward_url: target.url, enabled: true })).body;
+    const { id } = (await (await inbound(ep.slug, { body: 'old' })).json()) as { id: string };
+    const now = Date.now();
+    expect(await pruneEndpointEvents(h.sql, 1, now)).toBe(0);
+    expect(await pruneEndpointEvents(h.sql, 1, now + 3_600_001)).toBeGreaterThanOrEqual(1);
+    expect(await h.sql`select 1 from endpoint_events where id = ${id}`).toHaveLength(0);
   });
 });
