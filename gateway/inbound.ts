@@ -225,7 +225,13 @@ export function inboundRoutes(deps: InboundDeps) {
       body: bytes.length ? bytes : null,
     };
     const task = forwardTask(endpoint, event, c.req.header('traceparent'));
-    await deps.writer.write({ event, task, signal: deadlineSignal(c) });
+    try {
+      await deps.writer.write({ event, task, signal: deadlineSignal(c) });
+    } catch (e) {
+      // The endpoint was deleted between the lookup and the insert (its events' foreign key).
+      if ((e as { code?: string }).code === '23503') throw problem('not_found', 'no such endpoint');
+      throw e;
+    }
     return c.json({ id: event.id, task_id: task.id }, 202);
   });
   return app;
