@@ -1,6 +1,6 @@
-// posthorn sync <file.json>: PUT the file to /api/v1/sync of a running gateway (docs/endpoints.md
-// "Declarative sync"). The gateway is POSTHORN_URL (default http://<HOST>:<PORT>), the admin key
-// POSTHORN_API_KEY; the key is sent, never printed.
+// posthorn sync <file.json>: PUT the file to /api/v1/sync of a running gateway (docs/api.md,
+// "Declarative sync"; docs/sync-example.json is a sample). The gateway is POSTHORN_URL
+// (default http://<HOST>:<PORT>), the admin key POSTHORN_API_KEY; the key is sent, never printed.
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { type Config, ConfigError } from '../shared/config.ts';

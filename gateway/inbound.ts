@@ -66,6 +66,9 @@ export function keptHeaders(headers: Headers): Record<string, string> {
   return out;
 }
 
+/** The content type to forward, or none when it could not be sent again (bytes outside visible ASCII). */
+const contentType = (v: string | undefined) => (v === undefined || headerValueProblem(v) ? null : v);
+
 /** The body as a task holds it: text when it is UTF-8 without NUL, else base64. */
 function taskBody(buf: Buffer | null): { body: string | null; body_encoding: 'base64' | null } {
   if (!buf || buf.length === 0) return { body: null, body_encoding: null };
@@ -223,11 +226,17 @@ export function inboundRoutes(deps: InboundDeps) {
       method: c.req.method,
       query: q === -1 || q === url.length - 1 ? '' : url.slice(q),
       headers: keptHeaders(c.req.raw.headers),
-      content_type: c.req.header('content-type') ?? null,
+      content_type: contentType(c.req.header('content-type')),
       body: bytes.length ? bytes : null,
     };
     const task = forwardTask(endpoint, event, c.req.header('traceparent'));
-    await deps.writer.write({ event, task, signal: deadlineSignal(c) });
+    try {
+      await deps.writer.write({ event, task, signal: deadlineSignal(c) });
+    } catch (e) {
+      // The endpoint was deleted between the lookup and the insert (its events' foreign key).
+      if ((e as { code?: string }).code === '23503') throw problem('not_found', 'no such endpoint');
+      throw e;
+    }
     return c.json({ id: event.id, task_id: task.id }, 202);
   });
   return app;

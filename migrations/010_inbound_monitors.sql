@@ -47,6 +47,8 @@ create table endpoint_events (
   foreign key (team_id, endpoint_id) references endpoints (team_id, id) on delete cascade
 );
 create index endpoint_events_endpoint on endpoint_events (team_id, endpoint_id, id desc);
+-- The leader deletes events past POSTHORN_RETENTION_HOURS (worker/maintenance/event-pruner.ts).
+create index endpoint_events_received on endpoint_events (received_at);
 
 create table monitors (
   team_id           bigint not null references teams (id) on delete cascade,

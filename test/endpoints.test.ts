@@ -5,6 +5,8 @@ import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as shapes from '../gateway/api/responses.ts';
+import { pruneEndpointEvents } from '../worker/maintenance/event-pruner.ts';
 import { startHarness } from './helpers/harness.ts';
 import { waitFor } from './helpers/net.ts';
 
@@ -50,6 +52,7 @@ describe('the API', () => {
     expect(r.body.slug).toMatch(/^[A-Za-z0-9]{24}$/);
     expect(r.body.inbound_url).toBe(`/in/${r.body.slug}`);
     expect(r.body.retry).toEqual({ max_retries: 2, min_backoff_ms: 10_000, max_backoff_ms: 3_600_000 });
+    expect(shapes.endpointSchema.parse(r.body)).toEqual(r.body); // exactly the documented fields
     const id = r.body.id;
     expect((await h.api('GET', '/api/v1/endpoints')).body.data.map((e: { id: string }) => e.id)).toContain(id);
     expect((await h.api('GET', `/api/v1/endpoints/${id}`)).body.name).toBe('stripe');
@@ -100,6 +103,7 @@ describe('/in/<slug>', () => {
     });
     expect(r.status).toBe(202);
     const accepted = (await r.json()) as { id: string; task_id: string };
+    expect(shapes.inboundAcceptedSchema.parse(accepted)).toEqual(accepted);
     const delivered = await waitFor(() => got.find((g) => g.url.startsWith('/bin')), { what: 'the forwarded request' });
     expect(delivered.method).toBe('PUT');
     expect(delivered.url).toBe('/bin?fixed=1&a=1&b=two');
@@ -163,6 +167,7 @@ describe('/in/<slug>', () => {
     const page1 = await h.api('GET', `/api/v1/endpoints/${ep.id}/events?limit=2`);
     expect(page1.status).toBe(200);
     expect(page1.body.data.map((e: { id: string }) => e.id)).toEqual([ids[2], ids[1]]);
+    expect(shapes.endpointEventListSchema.parse(page1.body)).toEqual(page1.body);
     expect(page1.body.data[0]).toMatchObject({ method: 'POST', body: 'n2', body_size: 2, task: { id: expect.any(String) } });
     const page2 = await h.api('GET', `/api/v1/endpoints/${ep.id}/events?limit=2&cursor=${page1.body.next_cursor}`);
     expect(page2.body.data.map((e: { id: string }) => e.id)).toEqual([ids[0]]);
@@ -173,6 +178,7 @@ describe('/in/<slug>', () => {
     const replay = await h.api('POST', `/api/v1/endpoints/${ep.id}/events/${first.id}/replay`);
     expect(replay.status).toBe(202);
     expect(replay.body.id).not.toBe(first.task_id);
+    expect(shapes.eventReplayedSchema.parse(replay.body)).toEqual(replay.body);
     const again = await h.api('GET', `/api/v1/endpoints/${ep.id}/events?limit=200`);
     expect(again.body.data.find((e: { id: string }) => e.id === first.id).task_id).toBe(replay.body.id);
     await waitFor(() => got.filter((g) => g.url === '/fail-list' && g.body.toString() === 'n0').length >= 2);
@@ -191,5 +197,14 @@ describe('/in/<slug>', () => {
       ['GET', `/api/v1/endpoints/${ep.id}/events`],
     ] as const)
       expect((await h.api(m, p, undefined, { key })).status).toBe(404);
+  });
+
+  it('events older than the retention are pruned; newer ones stay', async () => {
+    const ep = (await create({ name: 'prune', forward_url: target.url, enabled: true })).body;
+    const { id } = (await (await inbound(ep.slug, { body: 'old' })).json()) as { id: string };
+    const now = Date.now();
+    expect(await pruneEndpointEvents(h.sql, 1, now)).toBe(0);
+    expect(await pruneEndpointEvents(h.sql, 1, now + 3_600_001)).toBeGreaterThanOrEqual(1);
+    expect(await h.sql`select 1 from endpoint_events where id = ${id}`).toHaveLength(0);
   });
 });

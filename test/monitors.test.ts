@@ -2,6 +2,7 @@
 // test passes in (markOverdue(sql, now), recordPing(..., now)): no sleeps. Down and up each
 // record exactly one event, also with two "leaders" checking at once or one dying mid-pass.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as shapes from '../gateway/api/responses.ts';
 import { markOverdue, recordPing } from '../shared/monitors.ts';
 import { describe as describeMessage } from '../worker/notify/messages.ts';
 import { startHarness } from './helpers/harness.ts';
@@ -31,6 +32,7 @@ describe('the API', () => {
     expect(r.body).toMatchObject({ name: 'backup', status: 'new', interval_seconds: 3600, cron: null, grace_seconds: 300, paused: false });
     expect(r.body.ping_url).toMatch(/^\/ping\/[A-Za-z0-9]{24}$/);
     expect(r.body.next_expected_at).not.toBeNull();
+    expect(shapes.monitorSchema.parse(r.body)).toEqual(r.body); // exactly the documented fields
     expect((await h.api('GET', '/api/v1/monitors')).body.data.map((m: { id: string }) => m.id)).toContain(r.body.id);
   });
 
@@ -108,12 +110,13 @@ describe('pings and the overdue check (the clock passed in)', () => {
     expect((await ping(m)).status).toBe(200);
     const f = await ping(m, '/fail', 'POST');
     expect(f.status).toBe(200);
-    expect(await f.json()).toMatchObject({ status: 'down' });
+    expect(await f.json()).toEqual(shapes.pingedSchema.parse({ ok: true, status: 'down' }));
     expect((await ping(m, '/fail')).status).toBe(200);
     expect((await events(m.id)).map((e) => [e.type, e.data.reason])).toEqual([['monitor.down', 'fail']]);
     expect((await ping(m, '', 'POST')).status).toBe(200);
     expect((await events(m.id)).map((e) => e.type)).toEqual(['monitor.down', 'monitor.up']);
     const pings = await h.api('GET', `/api/v1/monitors/${m.id}/pings`);
+    expect(shapes.monitorPingListSchema.parse(pings.body)).toEqual(pings.body);
     expect(pings.body.data.map((p: { kind: string; method: string }) => `${p.kind}/${p.method}`)).toEqual([
       'success/POST',
       'fail/GET',

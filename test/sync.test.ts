@@ -3,6 +3,7 @@
 // bad document is a 4xx that changes nothing.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { syncResultSchema } from '../gateway/api/responses.ts';
 import { startHarness } from './helpers/harness.ts';
 
 let h: Awaited<ReturnType<typeof startHarness>>;
@@ -48,6 +49,7 @@ describe('sync', () => {
       unchanged: empty,
       deleted: empty,
     });
+    expect(syncResultSchema.parse(first.body)).toEqual(first.body);
     const before = await snapshot();
     const second = await sync(doc);
     expect(second.body).toEqual({

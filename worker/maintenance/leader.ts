@@ -3,6 +3,7 @@
 // shape). Started when the elector wins the lock, stopped when it loses it.
 import type { Sql } from '../../shared/db.ts';
 import type { Logger } from '../../shared/logger.ts';
+import { createEventPruner } from './event-pruner.ts';
 import { createMonitorChecker } from './monitors.ts';
 import { createNotifierService, type Notifier } from './notifier.ts';
 import { createPruner } from './pruner.ts';
@@ -36,7 +37,8 @@ export function createLeaderServices(o: LeaderOptions) {
     ? createNotifierService({ notifier: o.notifier.notifier, intervalMs: o.notifier.intervalMs, logger: o.logger, now })
     : null;
   const monitors = createMonitorChecker({ sql: o.sql, logger: o.logger });
-  const services = [scheduler, rescuer, pruner, monitors, ...(notifier ? [notifier] : [])];
+  const eventPruner = createEventPruner({ sql: o.sql, logger: o.logger, retentionHours: o.retentionHours, now });
+  const services = [scheduler, rescuer, pruner, monitors, eventPruner, ...(notifier ? [notifier] : [])];
   return {
     scheduler,
     rescuer,

@@ -4,11 +4,21 @@
 // received, each with its forwarding task and a Replay button. Everything goes through the
 // API's endpoint routes in-process (docs/endpoints.md).
 import type { Context, Hono } from 'hono';
+import type { endpointView } from '../../api/endpoints.ts';
 import { Action, Badge, Csrf, ErrorBox, page, Time } from '../components.tsx';
 import type { UiDeps, UiEnv, UiPage } from '../env.ts';
 import { formFields, needs, problemLines } from '../forms.ts';
 
-type Row = Record<string, any>;
+type Row = ReturnType<typeof endpointView>;
+type Event = {
+  id: string;
+  method: string;
+  query: string;
+  content_type: string | null;
+  body_size: number;
+  received_at: string;
+  task: { id: string; status: string } | null;
+};
 type Form = Record<string, string>;
 const enc = encodeURIComponent;
 
@@ -143,7 +153,7 @@ async function eventsPage(c: Context<UiEnv>, deps: UiDeps) {
               </tr>
             </thead>
             <tbody>
-              {events.data.map((e: Row) => (
+              {(events.data as Event[]).map((e) => (
                 <tr>
                   <td>
                     <Time at={e.received_at} />

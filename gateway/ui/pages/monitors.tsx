@@ -3,17 +3,18 @@
 // when the next is due; pause/resume and a form to create one. Everything goes through the
 // API's monitor routes in-process (docs/monitors.md). Notifications link here.
 import type { Context, Hono } from 'hono';
+import type { monitorView } from '../../api/monitors.ts';
 import { Action, Badge, Csrf, ErrorBox, page, Time } from '../components.tsx';
 import type { UiDeps, UiEnv, UiPage } from '../env.ts';
 import { formFields, needs, problemLines } from '../forms.ts';
 
-type Row = Record<string, any>;
+type Row = ReturnType<typeof monitorView>;
 type Form = Record<string, string>;
 const enc = encodeURIComponent;
 
 function every(m: Row): string {
   if (m.cron) return `cron ${m.cron} (${m.timezone})`;
-  const s = m.interval_seconds as number;
+  const s = m.interval_seconds ?? 0;
   return s % 3600 === 0 ? `every ${s / 3600} h` : s % 60 === 0 ? `every ${s / 60} min` : `every ${s} s`;
 }
 
