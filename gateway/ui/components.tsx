@@ -95,6 +95,7 @@ const NOTICES: Record<string, string> = {
   resumed: 'Schedule resumed.',
   revoked: 'Key revoked: its sessions and requests stop now.',
   'previous-removed': 'The previous signing secret no longer signs.',
+  'connection-deleted': 'Connection deleted: tasks that name it now fail as auth_error.',
 };
 
 export function Notice({ c }: { c: Context<UiEnv> }) {

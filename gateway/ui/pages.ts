@@ -4,10 +4,11 @@
 // `/** @jsxRuntime automatic @jsxImportSource hono/jsx */`: tsx finds tsconfig.json from the
 // working directory, and `posthorn` may be started from anywhere.
 import type { UiPage } from './env.ts';
+import { connectionsPage } from './pages/connections.tsx';
 import { deadLettersPage } from './pages/dead-letters.tsx';
 import { keysPage } from './pages/keys.tsx';
 import { schedulesPage } from './pages/schedules.tsx';
 import { statusPage } from './pages/status.tsx';
 import { tasksPage } from './pages/tasks.tsx';
 
-export const PAGES: UiPage[] = [tasksPage, deadLettersPage, schedulesPage, statusPage, keysPage];
+export const PAGES: UiPage[] = [tasksPage, deadLettersPage, schedulesPage, statusPage, keysPage, connectionsPage];
