@@ -13,7 +13,7 @@ const TYPE_LABEL: Record<string, string> = {
   basic: 'basic',
 };
 
-function Detail({ c }: { c: Record<string, any> }) {
+function Detail({ c }: { c: Record<string, string | null | undefined> }) {
   if (c.type === 'oauth2_client_credentials') {
     return (
       <>
@@ -28,7 +28,7 @@ function Detail({ c }: { c: Record<string, any> }) {
 
 async function render(c: Context<UiEnv>, deps: UiDeps) {
   const { data } = await deps.api(c.get('session').principal, 'GET', '/connections');
-  const rows = data as Record<string, any>[];
+  const rows = data as Record<string, string | null | undefined>[];
   return page(
     c,
     'Connections',
