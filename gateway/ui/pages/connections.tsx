@@ -62,7 +62,7 @@ async function render(c: Context<UiEnv>, deps: UiDeps) {
             {rows.map((r) => (
               <tr>
                 <td class="mono">{r.name}</td>
-                <td>{TYPE_LABEL[r.type] ?? r.type}</td>
+                <td>{TYPE_LABEL[r.type ?? ''] ?? r.type}</td>
                 <td>
                   <Detail c={r} />
                 </td>
