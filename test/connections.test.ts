@@ -251,6 +251,20 @@ describe('delivery with connections', () => {
     expect(oauth.state.apiRejected).toBe(rejectedBefore + 1);
   });
 
+  it('a 401 whose renewal fails is auth_error with the token endpoint status', async () => {
+    const warm = await h.enqueue({ url: `${oauth.url}/api/warm-2`, auth: { connection: 'crm' } });
+    expect((await finished(warm)).status).toBe('succeeded');
+    oauth.revokeAll();
+    oauth.state.failWith = 503;
+    try {
+      const id = await h.enqueue({ url: `${oauth.url}/api/renew-fails`, auth: { connection: 'crm' }, retry: { max_retries: 0 } });
+      expect((await finished(id)).status).toBe('failed');
+      expect((await attempts(id))[0]).toMatchObject({ outcome: 'auth_error', status_code: 503 });
+    } finally {
+      oauth.state.failWith = null;
+    }
+  });
+
   it('a failing token endpoint gives auth_error with its status, and a retry that succeeds', async () => {
     await createOAuth('crm-flaky');
     oauth.state.failWith = 500;
