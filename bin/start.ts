@@ -3,7 +3,8 @@
 // supervisor that restarts a dead child with backoff (1 s doubling to 30 s; reset after a
 // minute up) and stops everything gracefully on SIGTERM/SIGINT.
 import { type ChildProcess, fork } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../shared/config.ts';
@@ -14,6 +15,20 @@ import { createLogger } from '../shared/logger.ts';
 import { migrate } from '../shared/migrate.ts';
 
 const BIN = fileURLToPath(new URL('./posthorn.js', import.meta.url));
+
+/**
+ * POSTHORN_SECRET_KEY for the children when none is set (docs/connections.md): the one in
+ * <data dir>/secret-key, made (32 random bytes, base64, mode 0600) on first start. Losing the
+ * file loses the connections' secrets, like losing the data directory.
+ */
+function dataDirSecretKey(dataDir: string): string {
+  const file = path.resolve(dataDir, 'secret-key');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(dataDir, { recursive: true });
+  const key = randomBytes(32).toString('base64');
+  writeFileSync(file, `${key}\n`, { mode: 0o600, flag: 'wx' });
+  return key;
+}
 
 type Child = { name: string; args: string[]; env: Record<string, string>; proc?: ChildProcess; restarts: number; startedAt: number };
 
@@ -68,6 +83,7 @@ export async function runStart(config: Config) {
   }
 
   const env = { ...process.env, DATABASE_URL: databaseUrl } as Record<string, string>;
+  if (!config.secretKey) env.POSTHORN_SECRET_KEY = dataDirSecretKey(config.dataDir);
   const children: Child[] = [
     { name: 'gateway', args: ['gateway'], env, restarts: 0, startedAt: 0 },
     ...Array.from({ length: config.workers }, (_, i) => ({

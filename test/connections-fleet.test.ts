@@ -87,7 +87,12 @@ it('200 tasks across 2 workers make one token request; logs and tables hold no s
   for (const s of secrets) expect(tables).not.toContain(s);
   expect(tables).toContain(`phs1.${secretKeyId(Buffer.from(OLD_KEY, 'base64'))}.`);
 
-  await Promise.all(workers.map(async (w) => (w.proc.kill('SIGTERM'), await w.exited)));
+  await Promise.all(
+    workers.map(async (w) => {
+      w.proc.kill('SIGTERM');
+      await w.exited;
+    }),
+  );
   const logs = workers.map((w) => w.output).join('\n');
   expect(logs).toMatch(/worker started/); // the log was captured at all
   for (const s of [...secrets, OLD_KEY]) expect(logs).not.toContain(s);

@@ -12,6 +12,7 @@ import { captureLogger } from './helpers/log.ts';
 import { waitFor } from './helpers/net.ts';
 import { startOAuthServer } from './helpers/oauth.ts';
 import { startSink } from './helpers/sink.ts';
+import { uiClient } from './helpers/ui.ts';
 
 const KEY = randomBytes(32).toString('base64');
 const CLIENT_SECRET = `cs-${randomBytes(16).toString('hex')}`;
@@ -250,6 +251,20 @@ describe('delivery with connections', () => {
     expect(oauth.state.apiRejected).toBe(rejectedBefore + 1);
   });
 
+  it('a 401 whose renewal fails is auth_error with the token endpoint status', async () => {
+    const warm = await h.enqueue({ url: `${oauth.url}/api/warm-2`, auth: { connection: 'crm' } });
+    expect((await finished(warm)).status).toBe('succeeded');
+    oauth.revokeAll();
+    oauth.state.failWith = 503;
+    try {
+      const id = await h.enqueue({ url: `${oauth.url}/api/renew-fails`, auth: { connection: 'crm' }, retry: { max_retries: 0 } });
+      expect((await finished(id)).status).toBe('failed');
+      expect((await attempts(id))[0]).toMatchObject({ outcome: 'auth_error', status_code: 503 });
+    } finally {
+      oauth.state.failWith = null;
+    }
+  });
+
   it('a failing token endpoint gives auth_error with its status, and a retry that succeeds', async () => {
     await createOAuth('crm-flaky');
     oauth.state.failWith = 500;
@@ -349,5 +364,26 @@ describe('success rules', () => {
       const r = await h.api('POST', '/api/v1/queue', { url: `${sink.url}/x`, success });
       expect(r.status, JSON.stringify(success)).toBe(400);
     }
+  });
+});
+
+describe('web UI', () => {
+  it('lists connections without any secret, for admins only, and deletes one', async () => {
+    await h.api('POST', '/api/v1/connections', { name: 'ui-doomed', type: 'bearer', token: 'ui-secret-token-123' });
+    const ui = uiClient(h.app);
+    expect((await ui.signIn(h.team.keys.admin)).status).toBe(303);
+    const page = await ui.get('/ui/connections');
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('crm');
+    expect(page.text).toContain(oauth.tokenUrl);
+    for (const secret of [CLIENT_SECRET, BEARER, PASSWORD, 'ui-secret-token-123', ...oauth.tokens()])
+      expect(page.text).not.toContain(secret);
+    const id = (await h.api('GET', '/api/v1/connections/ui-doomed')).body.id;
+    const del = await ui.post(`/ui/connections/${id}/delete`, { _csrf: await ui.csrf('/ui/connections') });
+    expect(del.status).toBe(303);
+    expect((await h.api('GET', '/api/v1/connections/ui-doomed')).status).toBe(404);
+    const reader = uiClient(h.app);
+    await reader.signIn(h.team.keys.read);
+    expect((await reader.get('/ui/connections')).text).not.toContain('crm-flaky');
   });
 });

@@ -138,9 +138,16 @@ async function send(task: ClaimedTask, deps: ExecutorDeps, signal: AbortSignal, 
     };
     let res = await request(task.url, options);
     // A 401 to an OAuth2 token: a new one, and the request once more within this attempt.
-    if (res.statusCode === 401 && task.auth_connection && (await deps.auth!.renew(task, headers, signal))) {
-      await res.body.dump();
-      res = await request(task.url, options);
+    if (res.statusCode === 401 && task.auth_connection) {
+      const first = res;
+      const again = await deps.auth!.renew(task, headers, signal).catch((err) => {
+        first.body.destroy(); // the 401's body is not read: free its socket
+        throw err;
+      });
+      if (again) {
+        await first.body.dump();
+        res = await request(task.url, options);
+      }
     }
     const kept: Buffer[] = [];
     let keptBytes = 0;

@@ -8,6 +8,7 @@ import type { Sql } from '../../shared/db.ts';
 import { ProblemError } from '../../shared/errors.ts';
 import type { TargetCheck } from '../../shared/targets.ts';
 import { circuitRoutes } from '../api/circuits.ts';
+import { connectionRoutes } from '../api/connections.ts';
 import { endpointRoutes } from '../api/endpoints.ts';
 import { keyRoutes } from '../api/keys.ts';
 import { monitorRoutes } from '../api/monitors.ts';
@@ -38,6 +39,8 @@ export function inProcessApi(deps: ApiDeps): ApiCall {
   api.route('/', circuitRoutes(deps));
   api.route('/', endpointRoutes(deps));
   api.route('/', monitorRoutes(deps));
+  // Without a secret box: the UI lists and deletes connections, it never writes a secret.
+  api.route('/', connectionRoutes({ sql: deps.sql, box: null, checkTarget: deps.checkTarget }));
   // Rethrown: the caller gets the ProblemError (or database error) itself, not a 500 response.
   api.onError((err) => {
     throw err;

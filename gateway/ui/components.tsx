@@ -106,6 +106,7 @@ const NOTICES: Record<string, string> = {
   'event-replayed': 'Event forwarded again as a new task.',
   'monitor-created': 'Monitor created: it is new until its first ping.',
   'monitor-changed': 'Monitor changed.',
+  'connection-deleted': 'Connection deleted: tasks that name it now fail as auth_error.',
 };
 
 export function Notice({ c }: { c: Context<UiEnv> }) {

@@ -4,6 +4,7 @@
 // `/** @jsxRuntime automatic @jsxImportSource hono/jsx */`: tsx finds tsconfig.json from the
 // working directory, and `posthorn` may be started from anywhere.
 import type { UiPage } from './env.ts';
+import { connectionsPage } from './pages/connections.tsx';
 import { deadLettersPage } from './pages/dead-letters.tsx';
 import { endpointsPage } from './pages/endpoints.tsx';
 import { keysPage } from './pages/keys.tsx';
@@ -12,6 +13,13 @@ import { schedulesPage } from './pages/schedules.tsx';
 import { statusPage } from './pages/status.tsx';
 import { tasksPage } from './pages/tasks.tsx';
 
-export const PAGES: UiPage[] = [tasksPage, deadLettersPage, schedulesPage, statusPage, keysPage];
-PAGES.push(monitorsPage); // heartbeat monitors (docs/monitors.md)
-PAGES.push(endpointsPage); // inbound endpoints (docs/endpoints.md)
+export const PAGES: UiPage[] = [
+  tasksPage,
+  deadLettersPage,
+  schedulesPage,
+  monitorsPage,
+  endpointsPage,
+  statusPage,
+  keysPage,
+  connectionsPage,
+];
