@@ -164,7 +164,12 @@ async function completeWithRetry(sql: Queryable, items: Completion[], tries = 3)
 
 export function createCompleter(
   sql: Queryable,
-  opts: { maxBatch?: number; lanes?: number; onBatch?: (items: Completion[]) => void; hold?: Partial<OutcomeBufferOptions<Completion>> } = {},
+  opts: {
+    maxBatch?: number;
+    lanes?: number;
+    onBatch?: (items: Completion[]) => void;
+    hold?: Partial<OutcomeBufferOptions<Completion>>;
+  } = {},
 ) {
   const write = async (items: Completion[]) => {
     const done = await completeWithRetry(sql, items);

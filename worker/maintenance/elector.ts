@@ -45,14 +45,16 @@ export function createElector(o: ElectorOptions) {
 
   async function runOnce(): Promise<boolean> {
     try {
-      conn ??= createSession(o.sql, 'posthorn-leader');
+      conn ??= createSession(o.sql); // named as the worker's pool: pg_stat_activity shows which worker leads
       if (leader) {
         // Still connected, and still the session that took the lock: a pool of one reconnects
         // by itself, and a new session holds nothing.
         const [row] = await conn<{ pid: number }[]>`select pg_backend_pid() as pid`;
         if (row!.pid !== lockPid) throw new Error('the leader session was replaced (the database restarted?); its lock is gone');
       } else {
-        const [row] = await conn<{ got: boolean; pid: number }[]>`select pg_try_advisory_lock(${LEADER_LOCK}) as got, pg_backend_pid() as pid`;
+        const [row] = await conn<
+          { got: boolean; pid: number }[]
+        >`select pg_try_advisory_lock(${LEADER_LOCK}) as got, pg_backend_pid() as pid`;
         if (row!.got) {
           leader = true;
           lockPid = row!.pid;
