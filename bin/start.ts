@@ -1,7 +1,8 @@
 // posthorn start: the all-in-one. Embedded PostgreSQL unless DATABASE_URL is set, migrations,
 // the bootstrap key, then one gateway and POSTHORN_WORKERS workers as child processes under a
 // supervisor that restarts a dead child with backoff (1 s doubling to 30 s; reset after a
-// minute up) and stops everything gracefully on SIGTERM/SIGINT.
+// minute up) and stops everything gracefully on SIGTERM/SIGINT. The embedded PostgreSQL is
+// watched too, and started again when it dies (shared/embedded-supervisor.ts).
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { Config } from '../shared/config.ts';
 import { createSql } from '../shared/db.ts';
 import { type EmbeddedDb, startEmbeddedPostgres } from '../shared/embedded.ts';
+import { superviseEmbedded } from '../shared/embedded-supervisor.ts';
 import { bootstrap } from '../shared/keys.ts';
 import { createLogger } from '../shared/logger.ts';
 import { migrate } from '../shared/migrate.ts';
@@ -82,6 +84,11 @@ export async function runStart(config: Config) {
     process.stdout.write(`posthorn bootstrap admin key (team "default"; shown once, also in ${keyFile}): ${key}\n`);
   }
 
+  // From here on a dead embedded server is started again; the children reconnect by themselves.
+  const pg = embedded
+    ? superviseEmbedded(embedded, { start: () => startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPgPort }), logger })
+    : null;
+
   const env = { ...process.env, DATABASE_URL: databaseUrl } as Record<string, string>;
   if (!config.secretKey) env.POSTHORN_SECRET_KEY = dataDirSecretKey(config.dataDir);
   const children: Child[] = [
@@ -135,7 +142,7 @@ export async function runStart(config: Config) {
         }),
     );
     await Promise.all(exits);
-    if (embedded) await embedded.stop();
+    await pg?.stop();
     logger.info('stopped');
     process.exit(0);
   };

@@ -1,7 +1,6 @@
 // postgres.js pool, configured in one place. connect_timeout keeps a lost database from
 // hanging a request: the gateway must answer 503 within 5 s (docs/api.md §3).
 import postgres from 'postgres';
-import { createListener } from './listen.ts';
 
 export type Sql = postgres.Sql<{}>;
 
@@ -39,22 +38,12 @@ const poolOptions = (o: PoolOptions) =>
 const made = new WeakMap<Sql, { url: string; opts: PoolOptions }>();
 
 /**
- * A pool. Its `listen` keeps listening across a database restart (shared/listen.ts), where
- * postgres.js's own gives up when the server is not back at its first try; `end` ends that
- * connection too. Every other call is postgres.js's.
+ * A pool. After a database restart it reconnects per query; its `listen` (one connection for all
+ * of the pool's LISTENs) issues LISTEN again on every close until it holds, then runs each
+ * listener's onlisten (test/db-reconnect.test.ts keeps postgres.js to that).
  */
 export function createSql(url: string, opts: PoolOptions = {}): Sql {
   const sql = postgres(url, poolOptions(opts));
-  const listener = createListener((hooks) =>
-    postgres(url, { ...poolOptions(opts), max: 1, idle_timeout: 0, max_lifetime: 0, fetch_types: false, ...hooks }),
-  );
-  const end = sql.end;
-  Object.assign(sql, {
-    listen: listener.listen,
-    end: async (o?: { timeout?: number }) => {
-      await Promise.all([listener.end(o), end(o)]);
-    },
-  });
   made.set(sql, { url, opts });
   return sql;
 }

@@ -37,6 +37,8 @@ export type EmbeddedDb = {
   clusterDir: string;
   /** The pid of a server an earlier, killed start had left running, which was stopped first. */
   stoppedOrphan: number | null;
+  /** Resolves when the server has exited: stopped, or died (embedded-supervisor.ts watches it). */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 };
 
 const READY = 'database system is ready to accept connections';
@@ -166,11 +168,16 @@ function spawnServer(bins: Binaries, place: Placement, port: number, user: Serve
     );
     child.once('error', (err) => reject(new EmbeddedError(`cannot start ${bins.bin('postgres')}: ${err.message} (${SET_DATABASE_URL})`)));
   });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   // Never leave the server behind when this process exits without stopping it (an exit hook
   // may only do synchronous work: a signal is enough, the server shuts itself down).
   const onExit = () => child.kill('SIGINT');
   process.once('exit', onExit);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => {
+      process.off('exit', onExit); // a server that died is not ours to stop (and its pid may be reused)
+      resolve({ code, signal });
+    }),
+  );
   const stop = async () => {
     process.off('exit', onExit);
     if (child.exitCode === null && child.signalCode === null) {
@@ -178,7 +185,7 @@ function spawnServer(bins: Binaries, place: Placement, port: number, user: Serve
       await exited;
     }
   };
-  return { child, ready, stop };
+  return { child, ready, stop, exited };
 }
 
 /**
@@ -237,7 +244,14 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port: numbe
     } finally {
       await admin.end();
     }
-    return { url: `${base}/posthorn`, pid: server.child.pid!, stop: server.stop, clusterDir: place.clusterDir, stoppedOrphan };
+    return {
+      url: `${base}/posthorn`,
+      pid: server.child.pid!,
+      stop: server.stop,
+      clusterDir: place.clusterDir,
+      stoppedOrphan,
+      exited: server.exited,
+    };
   } catch (err) {
     await server.stop();
     throw err;

@@ -33,12 +33,37 @@ export async function extendLeases(sql: Queryable, workerId: string, leaseMs: nu
   return res.count;
 }
 
-/** Extends the running attempts' leases every heartbeatIntervalMs until stopped. */
+/**
+ * Extends the running attempts' leases every heartbeatIntervalMs until stopped. After a failure
+ * (the database away) it tries again every 250 ms rather than a third of the lease later: once
+ * the database is back, leases that ran out meanwhile are extended before a new leader's
+ * rescuer looks at them (worker/maintenance/rescuer.ts). One warning per outage, not per try.
+ */
 export function startHeartbeat(o: { sql: Queryable; workerId: string; leaseMs: number; running: () => LeaseRef[]; logger: Logger }) {
-  const timer = setInterval(() => {
-    extendLeases(o.sql, o.workerId, o.leaseMs, o.running()).catch((err) => o.logger.warn({ err }, 'lease heartbeat failed'));
-  }, heartbeatIntervalMs(o.leaseMs));
-  return { stop: () => clearInterval(timer) };
+  const every = heartbeatIntervalMs(o.leaseMs);
+  let failing = false;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const beat = () => {
+    extendLeases(o.sql, o.workerId, o.leaseMs, o.running()).then(
+      () => {
+        failing = false;
+        if (!stopped) timer = setTimeout(beat, every);
+      },
+      (err: unknown) => {
+        if (!failing) o.logger.warn({ err }, 'lease heartbeat failed');
+        failing = true;
+        if (!stopped) timer = setTimeout(beat, Math.min(250, every));
+      },
+    );
+  };
+  timer = setTimeout(beat, every);
+  return {
+    stop: () => {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
 }
 
 /**

@@ -18,7 +18,7 @@ export type OutcomeBufferOptions<T> = {
   isUnavailable: (err: unknown) => boolean;
   /** The most held at once; default 64 MiB. */
   maxBytes?: number;
-  /** Wait before the n-th retry (0-based); default 100, 200, 400, 800, then 1000 ms. */
+  /** Wait before the n-th retry (0-based); default 100, 200, then 250 ms. */
   retryDelayMs?: (attempt: number) => number;
   /** An outcome is now held; `held` counts all of them. */
   onHold?: (held: { count: number; bytes: number }) => void;
@@ -27,7 +27,9 @@ export type OutcomeBufferOptions<T> = {
 };
 
 export const DEFAULT_MAX_HELD_BYTES = 64 * 1024 * 1024;
-export const defaultRetryDelayMs = (attempt: number) => Math.min(100 * 2 ** attempt, 1000);
+// Short: a held outcome must be written before a new leader's rescuer gives its task back. A
+// try while the database is away costs a refused connection (or a 3 s connect timeout).
+export const defaultRetryDelayMs = (attempt: number) => Math.min(100 * 2 ** attempt, 250);
 
 export function createOutcomeBuffer<T>(o: OutcomeBufferOptions<T>) {
   const maxBytes = o.maxBytes ?? DEFAULT_MAX_HELD_BYTES;

@@ -45,7 +45,7 @@ export function createElector(o: ElectorOptions) {
 
   async function runOnce(): Promise<boolean> {
     try {
-      conn ??= createSession(o.sql, 'posthorn-leader');
+      conn ??= createSession(o.sql); // named as the worker's pool: pg_stat_activity shows which worker leads
       if (leader) {
         // Still connected, and still the session that took the lock: a pool of one reconnects
         // by itself, and a new session holds nothing.

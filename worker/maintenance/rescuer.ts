@@ -4,6 +4,7 @@
 import type { Queryable } from '../../shared/db.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { leaseCleared, notifyWorkers } from '../../shared/tasks.ts';
+import { heartbeatIntervalMs } from '../leases.ts';
 import { createService } from './service.ts';
 
 /**
@@ -53,6 +54,13 @@ export function createRescuer(o: { sql: Queryable; logger: Logger; leaseMs: numb
   return createService({
     name: 'rescuer',
     intervalMs: o.intervalMs ?? rescuerIntervalMs(o.leaseMs),
+    // A newly elected leader first lets one lease heartbeat pass (a third of the lease). After a
+    // database restart (the usual reason for a new leader) leases ran out while no worker could
+    // extend them; live workers extend theirs, and write the outcomes they held
+    // (worker/outcome-buffer.ts), on their first heartbeat. Rescuing before that delivered those
+    // tasks a second time. A dead worker's leases are not delayed by this: they run out a whole
+    // lease after its last heartbeat, long after an election that takes at most 2 s.
+    startDelayMs: heartbeatIntervalMs(o.leaseMs),
     logger: o.logger,
     runOnce: async () => ({ rescued: await rescueExpiredLeases(o.sql) }),
     report: (r) => r.rescued > 0 && o.logger.info(r, 'rescued tasks whose lease expired'),

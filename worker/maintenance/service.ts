@@ -20,6 +20,8 @@ export function createService<R>(o: {
   intervalMs: number;
   logger: Logger;
   runOnce: () => Promise<R>;
+  /** Wait before the first pass after start(); default 0. */
+  startDelayMs?: number;
   /** What a pass did, worth a log line (nothing done: say nothing). */
   report?: (result: R) => void;
   /** How loud a failed pass is: warn (the next pass retries it), error where a failure costs work. */
@@ -56,7 +58,7 @@ export function createService<R>(o: {
     name: o.name,
     intervalMs: o.intervalMs,
     runOnce: o.runOnce,
-    start: () => void (timer = setTimeout(pass, 0)),
+    start: () => void (timer = setTimeout(pass, o.startDelayMs ?? 0)),
     stop: async () => {
       clearTimeout(timer);
       timer = undefined;
