@@ -18,10 +18,10 @@ export type JsonValue = postgres.JSONValue;
 /** A parameter of sql.unsafe(). */
 export type SqlParameter = postgres.ParameterOrJSON<never>;
 
-export function createSql(url: string, opts: { max?: number; name?: string } = {}): Sql {
+export function createSql(url: string, opts: { max?: number; name?: string; connectTimeoutS?: number } = {}): Sql {
   return postgres(url, {
     max: opts.max ?? 10,
-    connect_timeout: 3,
+    connect_timeout: opts.connectTimeoutS ?? 3,
     // Reconnect waits (s): 0.1, 0.2, 0.4, then 0.5. postgres.js's default grows to 20 s, and
     // queries wait that out: a gateway kept answering 503 for 5-20 s after PostgreSQL was back,
     // and while it was away requests sat until the 4.5 s deadline instead of failing at once.
