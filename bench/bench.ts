@@ -123,7 +123,12 @@ async function main(): Promise<number> {
     },
   });
   log(`embedded PostgreSQL on 127.0.0.1:${pgPort}`);
-  const q = (sql = createSql(db.url, { max: Math.max(4, CONFIG.concurrency), name: 'posthorn-bench' }));
+  const q = (sql = createSql(db.url, {
+    max: Math.max(4, CONFIG.concurrency),
+    name: 'posthorn-bench',
+    // 64 connections opened at once on a loaded 2-core machine can take longer than the 3 s default.
+    connectTimeoutS: 30,
+  }));
   await migrate(q);
   const key = (await bootstrap(q))!;
   const teamId = String((await q`select id from teams where slug = 'default'`)[0]!.id);

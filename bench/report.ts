@@ -136,7 +136,7 @@ export function formatReport(r: BenchResult): string {
       }
       const l = p.send_to_sink ? lat(p.send_to_sink) : 'n/a';
       out.push(
-        `  ${`${name} ${p.version}`.padEnd(24)} enqueue ${fmt(p.enqueue_tasks_s).padStart(6)}/s, drain ${fmt(p.drain_tasks_s).padStart(6)}/s (steady ${fmt(p.steady_tasks_s)}/s${p.timed_out ? ', TIMED OUT' : ''}); sent → sink ${l}`,
+        `  ${`${name} ${p.version}`.padEnd(24)} enqueue ${fmt(p.enqueue_tasks_s).padStart(6)}/s, drain ${fmt(p.drain_tasks_s).padStart(6)}/s (steady ${fmt(p.steady_tasks_s)}/s${p.timed_out ? ', TIMED OUT' : ''}); sent → sink ${l} (${p.latency_delivered}/${p.latency_sent})`,
         `  ${''.padEnd(24)} worker peak RSS ${rss(p.worker_peak_rss_mb)} MiB; drain cpu µs/job workers ${fmt(p.cpu_us_per_task.drain_workers)}, postgres ${fmt(p.cpu_us_per_task.drain_postgres)}`,
       );
     }

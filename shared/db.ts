@@ -18,12 +18,12 @@ export type JsonValue = postgres.JSONValue;
 /** A parameter of sql.unsafe(). */
 export type SqlParameter = postgres.ParameterOrJSON<never>;
 
-type PoolOptions = { max?: number; name?: string };
+type PoolOptions = { max?: number; name?: string; connectTimeoutS?: number };
 
 const poolOptions = (o: PoolOptions) =>
   ({
     max: o.max ?? 10,
-    connect_timeout: 3,
+    connect_timeout: o.connectTimeoutS ?? 3,
     // Reconnect waits (s): 0.1, 0.2, 0.4, then 0.5. postgres.js's default grows to 20 s, and
     // queries wait that out: a gateway kept answering 503 for 5-20 s after PostgreSQL was back,
     // and while it was away requests sat until the 4.5 s deadline instead of failing at once.

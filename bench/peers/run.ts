@@ -27,6 +27,7 @@ export type PeerResult = {
   timed_out: boolean;
   send_to_sink: Lat | null;
   latency_delivered: number;
+  latency_sent: number;
   worker_peak_rss_mb: number[];
   cpu_us_per_task: { drain_workers: number; drain_postgres: number };
   error?: string;
@@ -62,6 +63,7 @@ const EMPTY: PeerResult = {
   timed_out: true,
   send_to_sink: null,
   latency_delivered: 0,
+  latency_sent: 0,
   worker_peak_rss_mb: [],
   cpu_us_per_task: { drain_workers: NaN, drain_postgres: NaN },
 };
@@ -136,6 +138,7 @@ async function runOne(peer: (typeof PEER_LIST)[number], o: Parameters<typeof run
       timed_out: !Number.isFinite(endedAt),
       send_to_sink: got.length ? percentiles(got.map((x) => o.sink.receipts.get(x.key)! - x.tSend)) : null,
       latency_delivered: got.length,
+      latency_sent: sent.length,
       worker_peak_rss_mb: rss,
       cpu_us_per_task: { drain_workers: per(drainCpu.peers), drain_postgres: per(drainCpu.postgres) },
     };
