@@ -279,7 +279,8 @@ describe('posthorn start', () => {
       expect(p.output).not.toMatch(/bootstrap admin key/);
       expect(p.output).not.toContain(key);
       expect(existsSync(path.join(dataDir, 'bootstrap-key'))).toBe(false);
-      expect(readdirSync(dataDir)).toEqual([]); // no embedded PostgreSQL either
+      // No embedded PostgreSQL either: only the generated POSTHORN_SECRET_KEY (docs/connections.md).
+      expect(readdirSync(dataDir)).toEqual(['secret-key']);
 
       const [team] = await db.sql`select t.slug, k.role from teams t join api_keys k on k.team_id = t.id`;
       expect(team).toMatchObject({ slug: 'default', role: 'admin' });
