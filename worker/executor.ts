@@ -140,13 +140,16 @@ async function send(task: ClaimedTask, deps: ExecutorDeps, signal: AbortSignal, 
     // A 401 to an OAuth2 token: a new one, and the request once more within this attempt.
     if (res.statusCode === 401 && task.auth_connection) {
       const first = res;
-      const again = await deps.auth!.renew(task, headers, signal).catch((err) => {
-        first.body.destroy(); // the 401's body is not read: free its socket
+      const again = await deps.auth!.renew(task, headers, signal).catch(async (err) => {
+        // The 401's body is not wanted: dump frees its socket. (destroy() without an error
+        // listener raised an uncaught AbortError.)
+        await first.body.dump().catch(() => {});
         throw err;
       });
       if (again) {
         await first.body.dump();
-        res = await request(task.url, options);
+        // A body streamed to the first request is used up: make it again.
+        res = await request(task.url, { ...options, body: requestBody(sentBody(task), headers) });
       }
     }
     const kept: Buffer[] = [];
