@@ -11,7 +11,7 @@ import { displayStatus, insertTasks, type RetryPolicy } from '../../shared/tasks
 import { type AuthEnv, requireRole } from '../auth.ts';
 import { iso, parseOrThrow, readJson } from '../http.ts';
 import { type EventRow, forwardTask } from '../inbound.ts';
-import { applyPatch, deleteOwned, loadOwned, readPatch, setFields } from './team-rows.ts';
+import { applyPatch, deleteOwned, listOwned, loadOwned, nameConflict, readPatch, setFields } from './team-rows.ts';
 
 /** 24 base62 characters: 143 random bits, unguessable. */
 export const SLUG_LENGTH = 24;
@@ -75,16 +75,6 @@ export function checkEndpoint(i: EndpointInput, checkTarget: TargetCheck, prefix
   if (!verdict.ok) {
     const path = [...prefix, 'forward_url'].join('.');
     throw problem('target_not_allowed', `${path}: ${verdict.reason}`, [{ path, message: verdict.reason }]);
-  }
-}
-
-/** 409 for a name the team already uses (unique (team_id, name)). */
-export async function nameConflict<T>(what: string, name: string, write: () => Promise<T>): Promise<T> {
-  try {
-    return await write();
-  } catch (e) {
-    if ((e as { code?: string }).code === '23505') throw problem('conflict', `the team already has ${what} named "${name}"`);
-    throw e;
   }
 }
 
@@ -154,8 +144,7 @@ export function endpointRoutes(deps: { sql: Sql; checkTarget: TargetCheck }) {
   });
 
   app.get('/endpoints', async (c) => {
-    const rows = await sql<EndpointRow[]>`
-      select team_id::text, * from endpoints where team_id = ${c.get('principal').teamId} order by id desc limit 1000`;
+    const rows = await listOwned<EndpointRow>(sql, 'endpoints', c.get('principal').teamId);
     return c.json({ data: rows.map(endpointView), next_cursor: null });
   });
 

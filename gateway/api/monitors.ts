@@ -10,8 +10,7 @@ import { randomBase62, uuidv7 } from '../../shared/ids.ts';
 import { downAt, type MonitorStatus, nextExpected, PINGS_KEPT } from '../../shared/monitors.ts';
 import { type AuthEnv, requireRole } from '../auth.ts';
 import { iso, parseOrThrow, readJson } from '../http.ts';
-import { nameConflict } from './endpoints.ts';
-import { applyPatch, deleteOwned, loadOwned, readPatch, setFields } from './team-rows.ts';
+import { applyPatch, deleteOwned, listOwned, loadOwned, nameConflict, readPatch, setFields } from './team-rows.ts';
 
 export const TOKEN_LENGTH = 24;
 const DAY_S = 86_400;
@@ -147,8 +146,7 @@ export function monitorRoutes(deps: { sql: Sql }) {
   });
 
   app.get('/monitors', async (c) => {
-    const rows = await sql<MonitorRow[]>`
-      select team_id::text, * from monitors where team_id = ${c.get('principal').teamId} order by id desc limit 1000`;
+    const rows = await listOwned<MonitorRow>(sql, 'monitors', c.get('principal').teamId);
     return c.json({ data: rows.map(monitorView), next_cursor: null });
   });
 

@@ -1,7 +1,7 @@
-// The by-id and PATCH patterns the team-owned resources share (gateway/api/endpoints.ts,
-// gateway/api/monitors.ts, gateway/api/schedules.ts): a row of another team, a non-UUID id and a
-// missing row all answer the same 404, and a PATCH is merged onto the stored fields and then
-// validated whole, so a PATCH cannot leave what a POST refuses.
+// The list, by-id, name-conflict and PATCH patterns the team-owned resources share
+// (gateway/api/endpoints.ts, gateway/api/monitors.ts, gateway/api/schedules.ts): a row of another
+// team, a non-UUID id and a missing row all answer the same 404, and a PATCH is merged onto the
+// stored fields and then validated whole, so a PATCH cannot leave what a POST refuses.
 import type { Context } from 'hono';
 import type { Queryable } from '../../shared/db.ts';
 import { problem } from '../../shared/errors.ts';
@@ -16,6 +16,11 @@ export async function loadOwned<T extends object>(sql: Queryable, table: Table, 
   const [row] = isUuid(id) ? await sql<T[]>`select team_id::text, * from ${sql(table)} where team_id = ${teamId} and id = ${id}` : [];
   if (!row) throw problem('not_found', `no such ${noun}`);
   return row;
+}
+
+/** The team's rows, newest first: lists of these resources are one page of at most 1000. */
+export async function listOwned<T extends object>(sql: Queryable, table: Table, teamId: string): Promise<T[]> {
+  return await sql<T[]>`select team_id::text, * from ${sql(table)} where team_id = ${teamId} order by id desc limit 1000`;
 }
 
 /** Deletes the row `id` of the team, or a 404 `no such <noun>` when there is none. */
@@ -44,4 +49,14 @@ export function applyPatch(merged: Record<string, unknown>, patch: Record<string
     else merged[k] = v;
   }
   return merged;
+}
+
+/** 409 for a name the team already uses (unique (team_id, name)). */
+export async function nameConflict<T>(what: string, name: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (e) {
+    if ((e as { code?: string }).code === '23505') throw problem('conflict', `the team already has ${what} named "${name}"`);
+    throw e;
+  }
 }
