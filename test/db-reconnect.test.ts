@@ -2,42 +2,35 @@
 // LISTEN (postgres.js issues it again on every close of its connection) and the leader's lock session (worker/maintenance/elector.ts). The
 // database goes away for this file's pool only, through a TCP proxy the test cuts and restores.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSql, type Sql } from '../shared/db.ts';
 import { createElector, LEADER_LOCK } from '../worker/maintenance/elector.ts';
 import { createTestDb, type TestDb } from './helpers/db.ts';
 import { waitFor } from './helpers/net.ts';
-import { startTcpProxy } from './helpers/tcp-proxy.ts';
+import { poolViaProxy } from './helpers/tcp-proxy.ts';
 
 let db: TestDb;
-let proxy: Awaited<ReturnType<typeof startTcpProxy>>;
-let viaProxy: Sql;
+let via: Awaited<ReturnType<typeof poolViaProxy>>;
 
 beforeAll(async () => {
   db = await createTestDb();
-  const url = new URL(db.url);
-  proxy = await startTcpProxy(Number(url.port));
-  url.port = String(proxy.port);
-  viaProxy = createSql(url.toString(), { max: 2 });
+  via = await poolViaProxy(db.url);
 });
 
 afterAll(async () => {
-  await proxy?.up();
-  await viaProxy?.end({ timeout: 1 });
-  await proxy?.close();
+  await via?.close();
   await db?.drop();
 });
 
 const outage = async (ms: number) => {
-  await proxy.down();
+  await via.proxy.down();
   await new Promise((r) => setTimeout(r, ms));
-  await proxy.up();
+  await via.proxy.up();
 };
 
 describe('after the database was away', () => {
   it('LISTEN is back: notifications arrive again and onlisten runs (the producer claims what it missed)', async () => {
     const got: string[] = [];
     let listens = 0;
-    const sub = await viaProxy.listen(
+    const sub = await via.sql.listen(
       'i21_test_channel',
       (p) => got.push(p),
       () => listens++,
@@ -61,7 +54,7 @@ describe('after the database was away', () => {
   it('the leader gives its lock up with its session and takes it again on a new one, without a crash', async () => {
     let elected = 0;
     let demoted = 0;
-    const elector = createElector({ sql: viaProxy, onElected: () => void elected++, onDemoted: () => void demoted++ });
+    const elector = createElector({ sql: via.sql, onElected: () => void elected++, onDemoted: () => void demoted++ });
     const held = async () =>
       (await db.sql`select count(*)::int as n from pg_locks where locktype = 'advisory' and objid = ${LEADER_LOCK} and granted`)[0]!.n;
     try {
@@ -75,9 +68,9 @@ describe('after the database was away', () => {
       expect(await elector.runOnce()).toBe(false);
       expect(demoted).toBe(1);
       // Down during a round: demoted already, the round fails quietly.
-      await proxy.down();
+      await via.proxy.down();
       expect(await elector.runOnce()).toBe(false);
-      await proxy.up();
+      await via.proxy.up();
       expect(await elector.runOnce()).toBe(true);
       expect(elected).toBe(2);
       expect(await held()).toBe(1);

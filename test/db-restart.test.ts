@@ -5,7 +5,7 @@
 // restarted, work again within seconds: the API answers, new tasks are claimed on NOTIFY (the
 // poll is 30 s here, so a listener that did not come back would show), a leader holds the lock
 // again, and every task ends succeeded (docs/reliability.md).
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +14,7 @@ import { type EmbeddedDb, startEmbeddedPostgres } from '../shared/embedded.ts';
 import { LEADER_LOCK } from '../worker/maintenance/elector.ts';
 import { alive, allSucceeded, api, apiBackAfter, deliveries, enqueueMany, fleetPids, postmasterPid } from './helpers/db-crash.ts';
 import { freePort, waitFor } from './helpers/net.ts';
-import { baseEnv, killAll, type Proc, pgrepF, spawnPosthorn } from './helpers/proc.ts';
+import { baseEnv, killAll, type Proc, pgrepF, removeDataDir, spawnPosthorn, stopGracefully } from './helpers/proc.ts';
 import { startSink } from './helpers/sink.ts';
 
 const TASKS = 2000;
@@ -37,20 +37,11 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  if (start && start.proc.exitCode === null) {
-    start.proc.kill('SIGTERM');
-    await Promise.race([start.exited, new Promise((r) => setTimeout(r, 20_000))]);
-  }
+  await stopGracefully(start);
   await killAll();
   await sink?.close();
   await pg?.stop().catch(() => {});
-  for (const pid of pgrepF(dataDir))
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  rmSync(dataDir, { recursive: true, force: true });
+  removeDataDir(dataDir);
 }, 60_000);
 
 describe('an external PostgreSQL restarted under load', () => {

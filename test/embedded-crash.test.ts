@@ -5,13 +5,13 @@
 // task ends succeeded. Deliveries beyond one per task are reported: outcomes that could not be
 // recorded while the server was away are held and written after (docs/reliability.md), so at
 // most the attempts in flight at the kill can run twice (when the rescuer wins the race).
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { alive, allSucceeded, api, apiBackAfter, deliveries, enqueueMany, fleetPids, postmasterPid } from './helpers/db-crash.ts';
 import { freePort, waitFor } from './helpers/net.ts';
-import { baseEnv, killAll, type Proc, pgrepF, spawnPosthorn } from './helpers/proc.ts';
+import { baseEnv, killAll, type Proc, pgrepF, removeDataDir, spawnPosthorn, stopGracefully } from './helpers/proc.ts';
 import { startSink } from './helpers/sink.ts';
 
 const TASKS = 2000;
@@ -23,18 +23,9 @@ const dataDir = mkdtempSync(path.join(tmpdir(), 'posthorn-pgcrash-'));
 let start: Proc | null = null;
 
 afterAll(async () => {
-  if (start && start.proc.exitCode === null) {
-    start.proc.kill('SIGTERM');
-    await Promise.race([start.exited, new Promise((r) => setTimeout(r, 20_000))]);
-  }
+  await stopGracefully(start);
   await killAll();
-  for (const pid of pgrepF(dataDir))
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  rmSync(dataDir, { recursive: true, force: true });
+  removeDataDir(dataDir);
 }, 60_000);
 
 describe('posthorn start with its embedded PostgreSQL killed mid-drain', () => {

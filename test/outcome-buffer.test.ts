@@ -4,7 +4,6 @@
 // test cuts and restores. The lease guard still wins over a held outcome; the bound and close()
 // give outcomes up (at least once); an error that is not an outage is not held.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSql, type Sql } from '../shared/db.ts';
 import { isUnavailableError } from '../shared/errors.ts';
 import { type Completion, createCompleter } from '../worker/completer.ts';
 import type { AttemptResult } from '../worker/executor.ts';
@@ -12,24 +11,18 @@ import { rescueExpiredLeases } from '../worker/maintenance/rescuer.ts';
 import { claimTasks } from '../worker/producer.ts';
 import { startHarness } from './helpers/harness.ts';
 import { waitFor } from './helpers/net.ts';
-import { startTcpProxy } from './helpers/tcp-proxy.ts';
+import { poolViaProxy } from './helpers/tcp-proxy.ts';
 
 let h: Awaited<ReturnType<typeof startHarness>>;
-let proxy: Awaited<ReturnType<typeof startTcpProxy>>;
-let viaProxy: Sql;
+let via: Awaited<ReturnType<typeof poolViaProxy>>;
 
 beforeAll(async () => {
   h = await startHarness({ worker: false });
-  const url = new URL(h.db.url);
-  proxy = await startTcpProxy(Number(url.port));
-  url.port = String(proxy.port);
-  viaProxy = createSql(url.toString(), { max: 2 });
+  via = await poolViaProxy(h.db.url);
 });
 
 afterAll(async () => {
-  await proxy?.up();
-  await viaProxy?.end({ timeout: 1 });
-  await proxy?.close();
+  await via?.close();
   await h?.close();
 });
 
@@ -60,30 +53,30 @@ const taskRow = async (id: string) =>
 
 describe('outcomes while the database is away', () => {
   it('are held and written when it answers: the task succeeds once, with one attempt', async () => {
-    const completer = createCompleter(viaProxy);
+    const completer = createCompleter(via.sql);
     const c = await claimOne();
-    await proxy.down();
+    await via.proxy.down();
     const done = completer.add(c);
     await waitFor(() => completer.held().count === 1, { timeoutMs: 10_000, what: 'the outcome held' });
     expect(await taskRow(c.task.id)).toMatchObject({ status: 'running', rows: 0 });
     await new Promise((r) => setTimeout(r, 1500)); // several retries fail meanwhile
     expect(completer.held().count).toBe(1);
-    await proxy.up();
+    await via.proxy.up();
     expect(await done).toMatchObject({ written: true, status: 'succeeded' });
     expect(completer.held()).toEqual({ count: 0, bytes: 0 });
     expect(await taskRow(c.task.id)).toMatchObject({ status: 'succeeded', attempts: 1, rows: 1 });
   });
 
   it('lose to the lease guard when the task was rescued meanwhile', async () => {
-    const completer = createCompleter(viaProxy);
+    const completer = createCompleter(via.sql);
     const c = await claimOne();
-    await proxy.down();
+    await via.proxy.down();
     const done = completer.add(c);
     await waitFor(() => completer.held().count === 1, { timeoutMs: 10_000, what: 'the outcome held' });
     // The lease runs out while the worker cannot reach the database; the leader gives it back.
     await h.sql`update tasks set lease_expires_at = now() - interval '1 second' where id = ${c.task.id}`;
     expect(await rescueExpiredLeases(h.sql)).toBe(1);
-    await proxy.up();
+    await via.proxy.up();
     expect(await done).toEqual({ written: false });
     // Pending for another attempt; attempt 1 is the rescuer's record, not the held success.
     expect(await taskRow(c.task.id)).toMatchObject({ status: 'pending', rows: 1 });
@@ -93,9 +86,9 @@ describe('outcomes while the database is away', () => {
   });
 
   it('past the bound an outcome is not held: its write fails at once, as without the buffer', async () => {
-    const completer = createCompleter(viaProxy, { hold: { maxBytes: 100 } });
+    const completer = createCompleter(via.sql, { hold: { maxBytes: 100 } });
     const c = await claimOne();
-    await proxy.down();
+    await via.proxy.down();
     try {
       const err = await completer.add(c).then(
         () => null,
@@ -104,15 +97,15 @@ describe('outcomes while the database is away', () => {
       expect(isUnavailableError(err), String(err)).toBe(true);
       expect(completer.held().count).toBe(0);
     } finally {
-      await proxy.up();
+      await via.proxy.up();
     }
     expect(await taskRow(c.task.id)).toMatchObject({ status: 'running' }); // its lease will expire
   });
 
   it('close() (the worker stopping) gives held outcomes up; an error that is not an outage is never held', async () => {
-    const completer = createCompleter(viaProxy);
+    const completer = createCompleter(via.sql);
     const c = await claimOne();
-    await proxy.down();
+    await via.proxy.down();
     const done = completer.add(c).then(
       () => null,
       (e: unknown) => e,
@@ -121,10 +114,10 @@ describe('outcomes while the database is away', () => {
     completer.close();
     expect(isUnavailableError(await done)).toBe(true);
     expect(completer.held().count).toBe(0);
-    await proxy.up();
+    await via.proxy.up();
 
     // A value PostgreSQL refuses (a lease token that is not a uuid): refused at once, not held.
-    const other = createCompleter(viaProxy);
+    const other = createCompleter(via.sql);
     const bad = await claimOne();
     const err = await other.add({ ...bad, task: { ...bad.task, lease_token: 'not-a-uuid' } }).then(
       () => null,

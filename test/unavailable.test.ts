@@ -2,7 +2,7 @@
 // never hangs and never answers 500 (docs/api.md §3), whether the API key is still in the gateway's
 // 2 s cache or has to be looked up. When PostgreSQL is back, so is the gateway.
 // This file runs its own embedded PostgreSQL: stopping the shared one would break other files.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +14,7 @@ import { type EmbeddedDb, startEmbeddedPostgres } from '../shared/embedded.ts';
 import { migrate } from '../shared/migrate.ts';
 import { seedTeam } from './helpers/db.ts';
 import { freePort, waitFor } from './helpers/net.ts';
-import { childPids, pgrepF } from './helpers/proc.ts';
+import { childPids, pgrepF, removeDataDir, signalEach } from './helpers/proc.ts';
 
 const BUDGET_MS = 5000;
 
@@ -44,21 +44,11 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const pid of pgrepF(dataDir))
-    try {
-      process.kill(pid, 'SIGCONT');
-    } catch {
-      /* gone */
-    }
+  // A test that stopped the server with SIGSTOP: it must run again to stop.
+  signalEach(pgrepF(dataDir), 'SIGCONT');
   await Promise.race([gw?.stop(), new Promise((r) => setTimeout(r, 10_000))]);
   await pg?.stop().catch(() => {});
-  for (const pid of pgrepF(dataDir))
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  rmSync(dataDir, { recursive: true, force: true });
+  removeDataDir(dataDir);
 }, 60_000);
 
 type Timed = { status: number; headers: Headers; body: any; text: string; ms: number };

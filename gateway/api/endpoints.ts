@@ -11,6 +11,7 @@ import { displayStatus, insertTasks, type RetryPolicy } from '../../shared/tasks
 import { type AuthEnv, requireRole } from '../auth.ts';
 import { iso, parseOrThrow, readJson } from '../http.ts';
 import { type EventRow, forwardTask } from '../inbound.ts';
+import { applyPatch, deleteOwned, listOwned, loadOwned, nameConflict, readPatch, setFields } from './team-rows.ts';
 
 /** 24 base62 characters: 143 random bits, unguessable. */
 export const SLUG_LENGTH = 24;
@@ -77,16 +78,6 @@ export function checkEndpoint(i: EndpointInput, checkTarget: TargetCheck, prefix
   }
 }
 
-/** 409 for a name the team already uses (unique (team_id, name)). */
-export async function nameConflict<T>(what: string, name: string, write: () => Promise<T>): Promise<T> {
-  try {
-    return await write();
-  } catch (e) {
-    if ((e as { code?: string }).code === '23505') throw problem('conflict', `the team already has ${what} named "${name}"`);
-    throw e;
-  }
-}
-
 export async function insertEndpoint(sql: Queryable, teamId: string, i: EndpointInput): Promise<EndpointRow> {
   const f = endpointFields(i);
   const [row] = await sql<EndpointRow[]>`
@@ -143,13 +134,7 @@ export function endpointRoutes(deps: { sql: Sql; checkTarget: TargetCheck }) {
     return input;
   }
 
-  async function load(teamId: string, id: string): Promise<EndpointRow> {
-    const [row] = isUuid(id)
-      ? await sql<EndpointRow[]>`select team_id::text, * from endpoints where team_id = ${teamId} and id = ${id}`
-      : [];
-    if (!row) throw problem('not_found', 'no such endpoint');
-    return row;
-  }
+  const load = (teamId: string, id: string) => loadOwned<EndpointRow>(sql, 'endpoints', 'endpoint', teamId, id);
 
   app.post('/endpoints', requireRole('write'), async (c) => {
     const input = validate(await readJson(c));
@@ -159,8 +144,7 @@ export function endpointRoutes(deps: { sql: Sql; checkTarget: TargetCheck }) {
   });
 
   app.get('/endpoints', async (c) => {
-    const rows = await sql<EndpointRow[]>`
-      select team_id::text, * from endpoints where team_id = ${c.get('principal').teamId} order by id desc limit 1000`;
+    const rows = await listOwned<EndpointRow>(sql, 'endpoints', c.get('principal').teamId);
     return c.json({ data: rows.map(endpointView), next_cursor: null });
   });
 
@@ -168,19 +152,10 @@ export function endpointRoutes(deps: { sql: Sql; checkTarget: TargetCheck }) {
 
   app.patch('/endpoints/:id', requireRole('write'), async (c) => {
     const { teamId } = c.get('principal');
-    const patch = await readJson(c);
-    if (!patch || typeof patch !== 'object' || Array.isArray(patch))
-      throw problem('validation_failed', 'send a JSON object with the fields to change', [{ path: '', message: 'expected an object' }]);
+    const patch = await readPatch(c);
     const current = await load(teamId, c.req.param('id'));
     // Merged onto the stored fields and validated whole: a PATCH cannot leave what a POST refuses.
-    const merged: Record<string, unknown> = Object.fromEntries(
-      Object.entries(endpointFields(current as unknown as EndpointInput)).filter(([, v]) => v !== null),
-    );
-    for (const [k, v] of Object.entries(patch)) {
-      if (v === null) delete merged[k];
-      else merged[k] = v;
-    }
-    const input = validate(merged);
+    const input = validate(applyPatch(setFields(endpointFields(current as unknown as EndpointInput)), patch));
     const row = await nameConflict('an endpoint', input.name, () => updateEndpoint(sql, teamId, current.id, input));
     if (!row) throw problem('not_found', 'no such endpoint');
     return c.json(endpointView(row));
@@ -188,9 +163,7 @@ export function endpointRoutes(deps: { sql: Sql; checkTarget: TargetCheck }) {
 
   app.delete('/endpoints/:id', requireRole('write'), async (c) => {
     const { teamId } = c.get('principal');
-    const id = c.req.param('id');
-    const res = isUuid(id) ? await sql`delete from endpoints where team_id = ${teamId} and id = ${id}` : { count: 0 };
-    if (res.count === 0) throw problem('not_found', 'no such endpoint');
+    await deleteOwned(sql, 'endpoints', 'endpoint', teamId, c.req.param('id'));
     return c.body(null, 204);
   });
 

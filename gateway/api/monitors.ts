@@ -6,11 +6,11 @@ import { z } from 'zod';
 import { cronProblem, timezoneProblem } from '../../shared/cron.ts';
 import { dbNow, type Queryable, type Sql } from '../../shared/db.ts';
 import { problem } from '../../shared/errors.ts';
-import { isUuid, randomBase62, uuidv7 } from '../../shared/ids.ts';
+import { randomBase62, uuidv7 } from '../../shared/ids.ts';
 import { downAt, type MonitorStatus, nextExpected, PINGS_KEPT } from '../../shared/monitors.ts';
 import { type AuthEnv, requireRole } from '../auth.ts';
 import { iso, parseOrThrow, readJson } from '../http.ts';
-import { nameConflict } from './endpoints.ts';
+import { applyPatch, deleteOwned, listOwned, loadOwned, nameConflict, readPatch, setFields } from './team-rows.ts';
 
 export const TOKEN_LENGTH = 24;
 const DAY_S = 86_400;
@@ -136,11 +136,7 @@ export function monitorRoutes(deps: { sql: Sql }) {
   const { sql } = deps;
   const app = new Hono<AuthEnv>();
 
-  async function load(teamId: string, id: string): Promise<MonitorRow> {
-    const [row] = isUuid(id) ? await sql<MonitorRow[]>`select team_id::text, * from monitors where team_id = ${teamId} and id = ${id}` : [];
-    if (!row) throw problem('not_found', 'no such monitor');
-    return row;
-  }
+  const load = (teamId: string, id: string) => loadOwned<MonitorRow>(sql, 'monitors', 'monitor', teamId, id);
 
   app.post('/monitors', requireRole('write'), async (c) => {
     const input = parseOrThrow(monitorInputSchema, await readJson(c));
@@ -150,8 +146,7 @@ export function monitorRoutes(deps: { sql: Sql }) {
   });
 
   app.get('/monitors', async (c) => {
-    const rows = await sql<MonitorRow[]>`
-      select team_id::text, * from monitors where team_id = ${c.get('principal').teamId} order by id desc limit 1000`;
+    const rows = await listOwned<MonitorRow>(sql, 'monitors', c.get('principal').teamId);
     return c.json({ data: rows.map(monitorView), next_cursor: null });
   });
 
@@ -159,21 +154,13 @@ export function monitorRoutes(deps: { sql: Sql }) {
 
   app.patch('/monitors/:id', requireRole('write'), async (c) => {
     const { teamId } = c.get('principal');
-    const patch = await readJson(c);
-    if (!patch || typeof patch !== 'object' || Array.isArray(patch))
-      throw problem('validation_failed', 'send a JSON object with the fields to change', [{ path: '', message: 'expected an object' }]);
+    const patch = await readPatch(c);
     const current = await load(teamId, c.req.param('id'));
-    const merged: Record<string, unknown> = Object.fromEntries(
-      Object.entries(monitorFields(current as unknown as MonitorInput)).filter(([, v]) => v !== null),
-    );
+    const merged = setFields(monitorFields(current as unknown as MonitorInput));
     // Switching between interval and cron: the one given replaces the other.
     if ('interval_seconds' in patch && !('cron' in patch)) delete merged.cron;
     if ('cron' in patch && !('interval_seconds' in patch)) delete merged.interval_seconds;
-    for (const [k, v] of Object.entries(patch)) {
-      if (v === null) delete merged[k];
-      else merged[k] = v;
-    }
-    const input = parseOrThrow(monitorInputSchema, merged);
+    const input = parseOrThrow(monitorInputSchema, applyPatch(merged, patch));
     const row = await nameConflict('a monitor', input.name, () => updateMonitor(sql, current, input));
     if (!row) throw problem('not_found', 'no such monitor');
     return c.json(monitorView(row));
@@ -181,9 +168,7 @@ export function monitorRoutes(deps: { sql: Sql }) {
 
   app.delete('/monitors/:id', requireRole('write'), async (c) => {
     const { teamId } = c.get('principal');
-    const id = c.req.param('id');
-    const res = isUuid(id) ? await sql`delete from monitors where team_id = ${teamId} and id = ${id}` : { count: 0 };
-    if (res.count === 0) throw problem('not_found', 'no such monitor');
+    await deleteOwned(sql, 'monitors', 'monitor', teamId, c.req.param('id'));
     return c.body(null, 204);
   });
 

@@ -11,6 +11,7 @@ import { checkBodySize, displayStatus, encodeBody, insertTasks, type TaskStatus,
 import { type AuthEnv, requireRole } from '../auth.ts';
 import { iso, parseOrThrow, readJson } from '../http.ts';
 import { refuseUnknownConnections } from './connections.ts';
+import { applyPatch, deleteOwned, readPatch } from './team-rows.ts';
 
 /** A schedules row as `select *` returns it. */
 type Row = {
@@ -105,9 +106,7 @@ export function scheduleRoutes(deps: { sql: Sql; maxBodyBytes: number; checkTarg
 
   app.patch('/schedules/:id', requireRole('write'), async (c) => {
     const { teamId } = c.get('principal');
-    const patch = await readJson(c);
-    if (!patch || typeof patch !== 'object' || Array.isArray(patch))
-      throw problem('validation_failed', 'send a JSON object with the fields to change', [{ path: '', message: 'expected an object' }]);
+    const patch = await readPatch(c);
     const current = await load(teamId, c.req.param('id'));
     // Merge onto the stored input and validate the whole again: a PATCH can never leave a
     // schedule that a POST would refuse. null removes an optional field.
@@ -115,11 +114,7 @@ export function scheduleRoutes(deps: { sql: Sql; maxBodyBytes: number; checkTarg
       ...current.template,
       ...Object.fromEntries(SCHEDULE_FIELDS.map((k) => [k, current[k] ?? undefined])),
     };
-    for (const [k, v] of Object.entries(patch)) {
-      if (v === null) delete merged[k];
-      else merged[k] = v;
-    }
-    const s = splitInput(validate(merged));
+    const s = splitInput(validate(applyPatch(merged, patch)));
     if ('auth' in patch) await refuseUnknownConnections(sql, teamId, [{ name: s.template.auth?.connection, path: 'auth.connection' }]);
     const timingChanged = s.cron !== current.cron || s.timezone !== current.timezone || s.paused !== current.paused;
     const [row] = await sql<Row[]>`
@@ -134,9 +129,7 @@ export function scheduleRoutes(deps: { sql: Sql; maxBodyBytes: number; checkTarg
 
   app.delete('/schedules/:id', requireRole('write'), async (c) => {
     const { teamId } = c.get('principal');
-    const id = c.req.param('id');
-    const res = isUuid(id) ? await sql`delete from schedules where id = ${id} and team_id = ${teamId}` : { count: 0 };
-    if (res.count === 0) throw problem('not_found', 'no such schedule');
+    await deleteOwned(sql, 'schedules', 'schedule', teamId, c.req.param('id'));
     return c.body(null, 204);
   });
 

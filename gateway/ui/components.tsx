@@ -88,6 +88,47 @@ export function Action(props: {
   );
 }
 
+/** The last cell of a list row: one action button, shown only to a key that may write (`show`). */
+export function ActionCell({ show, ...action }: Parameters<typeof Action>[0] & { show: boolean }) {
+  return show ? (
+    <td class="actions">
+      <Action {...action} />
+    </td>
+  ) : null;
+}
+
+/** A column heading: its text, or its text and class (e.g. "hide-narrow"). */
+export type Column = string | [label: string, cls: string];
+
+/** A list in its scrolling wrapper; `actions` adds the empty heading over a last column of ActionCells. */
+export function Table({ head, actions, children }: { head: Column[]; actions?: boolean; children?: Child }) {
+  return (
+    <div class="table-wrap">
+      <table>
+        <thead>
+          <tr>
+            {head.map((h) => (typeof h === 'string' ? <th>{h}</th> : <th class={h[1]}>{h[0]}</th>))}
+            {actions ? <th /> : null}
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
+    </div>
+  );
+}
+
+/** The create form under a list, for a key that may write: its heading, what refused the last try, the form. */
+export function CreateSection({ c, title, errors, children }: { c: Context<UiEnv>; title: string; errors: string[]; children?: Child }) {
+  if (c.get('session').principal.role === 'read') return null;
+  return (
+    <>
+      <h2 id="create">{title}</h2>
+      <ErrorBox errors={errors} />
+      {children}
+    </>
+  );
+}
+
 // Notices after a redirect are fixed messages picked by code: a crafted link cannot make the
 // page say something of its choosing.
 const NOTICES: Record<string, string> = {

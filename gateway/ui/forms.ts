@@ -1,10 +1,10 @@
 // Form plumbing for the UI's POST routes: the role an action needs (checked on the server for
 // every action, whatever the page showed), the submitted fields, and a refusal as lines to show.
-import type { Context, MiddlewareHandler } from 'hono';
+import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { ProblemError, problem } from '../../shared/errors.ts';
 import type { Role } from '../../shared/keys.ts';
 import { atLeast } from './components.tsx';
-import type { UiEnv } from './env.ts';
+import type { UiDeps, UiEnv } from './env.ts';
 
 export function needs(role: Role): MiddlewareHandler<UiEnv> {
   return async function uiRoleGuard(c, next) {
@@ -32,4 +32,31 @@ export function problemLines(e: unknown): string[] {
   if (!(e instanceof ProblemError)) throw e;
   if (e.errors?.length) return e.errors.map((f) => (f.path ? `${f.path}: ${f.message}` : f.message));
   return [e.detail];
+}
+
+/** What a list page's create form shows again after a refusal: the values sent and why. */
+export type FormState = { values: Record<string, string>; errors: string[] };
+export const EMPTY_FORM: FormState = { values: {}, errors: [] };
+
+/**
+ * One POST /ui/<resource>/:id/<action> route per action (a row's Enable/Disable, Pause/Resume
+ * button): PATCHes the API's /<resource>/:id with `patch(action)`, then back to the list with a
+ * notice. A key that may not write gets 403 here whatever the page showed.
+ */
+export function patchActions<A extends string>(
+  app: Hono<UiEnv>,
+  deps: UiDeps,
+  opts: { resource: string; actions: readonly A[]; patch: (action: A) => Record<string, unknown>; notice: string },
+) {
+  for (const action of opts.actions) {
+    app.post(`/${opts.resource}/:id/${action}`, needs('write'), async (c) => {
+      await deps.api(
+        c.get('session').principal,
+        'PATCH',
+        `/${opts.resource}/${encodeURIComponent(c.req.param('id') ?? '')}`,
+        opts.patch(action),
+      );
+      return c.redirect(`/ui/${opts.resource}?notice=${opts.notice}`, 303);
+    });
+  }
 }

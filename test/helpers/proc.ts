@@ -1,7 +1,7 @@
 // Real `posthorn` processes for multi-process tests: spawned with node, their output kept for
 // assertions and for the failure message, and every one of them killed when the file ends.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from './net.ts';
 
@@ -150,4 +150,27 @@ export function pgrepF(needle: string): number[] {
     if (cmdline(Number(d)).includes(needle)) out.push(Number(d));
   }
   return out;
+}
+
+/** Sends `signal` to each pid; one that is already gone is skipped. */
+export function signalEach(pids: number[], signal: NodeJS.Signals) {
+  for (const pid of pids)
+    try {
+      process.kill(pid, signal);
+    } catch {
+      /* gone */
+    }
+}
+
+/** SIGTERM to a process that still runs, then up to `ms` for it to exit (killAll() is for what does not). */
+export async function stopGracefully(p: Proc | null, ms = 20_000) {
+  if (!p || p.proc.exitCode !== null) return;
+  p.proc.kill('SIGTERM');
+  await Promise.race([p.exited, new Promise((r) => setTimeout(r, ms))]);
+}
+
+/** SIGKILLs whatever still runs from a data directory (a PostgreSQL cluster in it), then removes it (afterAll). */
+export function removeDataDir(dir: string) {
+  signalEach(pgrepF(dir), 'SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
 }

@@ -4,6 +4,7 @@
 
 import type { AddressInfo } from 'node:net';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createSql, type Sql } from '../../shared/db.ts';
 
 export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1') {
   const sockets = new Set<Socket>();
@@ -40,6 +41,27 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     },
     async close() {
       await this.down();
+    },
+  };
+}
+
+/**
+ * A pool of its own (2 connections) that reaches the database at `dbUrl` through a proxy, so a
+ * test can take the database away from that pool alone. close() brings the proxy back up first,
+ * so that end() is not left waiting on a cut connection.
+ */
+export async function poolViaProxy(dbUrl: string) {
+  const url = new URL(dbUrl);
+  const proxy = await startTcpProxy(Number(url.port));
+  url.port = String(proxy.port);
+  const sql: Sql = createSql(url.toString(), { max: 2 });
+  return {
+    proxy,
+    sql,
+    async close() {
+      await proxy.up();
+      await sql.end({ timeout: 1 });
+      await proxy.close();
     },
   };
 }

@@ -5,9 +5,9 @@
 // API's endpoint routes in-process (docs/endpoints.md).
 import type { Context, Hono } from 'hono';
 import type { endpointView } from '../../api/endpoints.ts';
-import { Action, Badge, Csrf, ErrorBox, page, Time } from '../components.tsx';
+import { ActionCell, Badge, CreateSection, Csrf, page, Table, Time } from '../components.tsx';
 import type { UiDeps, UiEnv, UiPage } from '../env.ts';
-import { formFields, needs, problemLines } from '../forms.ts';
+import { EMPTY_FORM, type FormState, formFields, needs, patchActions, problemLines } from '../forms.ts';
 
 type Row = ReturnType<typeof endpointView>;
 type Event = {
@@ -26,47 +26,31 @@ function EndpointRows({ c, rows }: { c: Context<UiEnv>; rows: Row[] }) {
   const canWrite = c.get('session').principal.role !== 'read';
   if (!rows.length) return <p class="empty">No endpoints yet.</p>;
   return (
-    <div class="table-wrap">
-      <table>
-        <thead>
-          <tr>
-            <th>Endpoint</th>
-            <th>State</th>
-            <th>Inbound URL</th>
-            <th class="hide-narrow">Forwards to</th>
-            {canWrite ? <th /> : null}
-          </tr>
-        </thead>
-        <tbody>
-          {rows.map((e) => (
-            <tr>
-              <td>
-                <a href={`/ui/endpoints/${enc(e.id)}`}>
-                  <strong>{e.name}</strong>
-                </a>
-                {e.queue ? <div class="muted">{`queue ${e.queue}`}</div> : null}
-              </td>
-              <td>
-                <Badge status={e.enabled ? 'enabled' : 'disabled'} />
-              </td>
-              <td class="mono">{e.inbound_url}</td>
-              <td class="url mono hide-narrow" title={e.forward_url}>
-                {e.forward_url}
-              </td>
-              {canWrite ? (
-                <td class="actions">
-                  <Action
-                    c={c}
-                    action={`/ui/endpoints/${enc(e.id)}/${e.enabled ? 'disable' : 'enable'}`}
-                    label={e.enabled ? 'Disable' : 'Enable'}
-                  />
-                </td>
-              ) : null}
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <Table head={['Endpoint', 'State', 'Inbound URL', ['Forwards to', 'hide-narrow']]} actions={canWrite}>
+      {rows.map((e) => (
+        <tr>
+          <td>
+            <a href={`/ui/endpoints/${enc(e.id)}`}>
+              <strong>{e.name}</strong>
+            </a>
+            {e.queue ? <div class="muted">{`queue ${e.queue}`}</div> : null}
+          </td>
+          <td>
+            <Badge status={e.enabled ? 'enabled' : 'disabled'} />
+          </td>
+          <td class="mono">{e.inbound_url}</td>
+          <td class="url mono hide-narrow" title={e.forward_url}>
+            {e.forward_url}
+          </td>
+          <ActionCell
+            show={canWrite}
+            c={c}
+            action={`/ui/endpoints/${enc(e.id)}/${e.enabled ? 'disable' : 'enable'}`}
+            label={e.enabled ? 'Disable' : 'Enable'}
+          />
+        </tr>
+      ))}
+    </Table>
   );
 }
 
@@ -106,7 +90,7 @@ function CreateForm({ c, v }: { c: Context<UiEnv>; v: Form }) {
   );
 }
 
-async function listPage(c: Context<UiEnv>, deps: UiDeps, form: { values: Form; errors: string[] } = { values: {}, errors: [] }) {
+async function listPage(c: Context<UiEnv>, deps: UiDeps, form: FormState = EMPTY_FORM) {
   const { principal } = c.get('session');
   const { data } = await deps.api(principal, 'GET', '/endpoints');
   return page(
@@ -116,13 +100,9 @@ async function listPage(c: Context<UiEnv>, deps: UiDeps, form: { values: Form; e
       <h1>Inbound endpoints</h1>
       <p class="muted">Anything sent to an inbound URL is stored and forwarded as a task. The URL is the credential: keep it secret.</p>
       <EndpointRows c={c} rows={data} />
-      {principal.role !== 'read' ? (
-        <>
-          <h2 id="create">New endpoint</h2>
-          <ErrorBox errors={form.errors} />
-          <CreateForm c={c} v={form.values} />
-        </>
-      ) : null}
+      <CreateSection c={c} title="New endpoint" errors={form.errors}>
+        <CreateForm c={c} v={form.values} />
+      </CreateSection>
     </>,
     { status: form.errors.length ? 400 : 200 },
   );
@@ -142,45 +122,29 @@ async function eventsPage(c: Context<UiEnv>, deps: UiDeps) {
       <h1>{`Endpoint ${endpoint.name}`}</h1>
       <p class="mono">{`${endpoint.inbound_url} → ${endpoint.forward_url}`}</p>
       {events.data.length ? (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th>Received</th>
-                <th>Request</th>
-                <th>Forwarding task</th>
-                {canWrite ? <th /> : null}
-              </tr>
-            </thead>
-            <tbody>
-              {(events.data as Event[]).map((e) => (
-                <tr>
-                  <td>
-                    <Time at={e.received_at} />
-                  </td>
-                  <td class="mono">
-                    {`${e.method} ${e.query || ''}`}
-                    <div class="muted">{`${e.content_type ?? 'no content type'}, ${e.body_size} bytes`}</div>
-                  </td>
-                  <td>
-                    {e.task ? (
-                      <a href={`/ui/tasks/${enc(e.task.id)}`}>
-                        <Badge status={e.task.status} />
-                      </a>
-                    ) : (
-                      <span class="muted">pruned</span>
-                    )}
-                  </td>
-                  {canWrite ? (
-                    <td class="actions">
-                      <Action c={c} action={`/ui/endpoints/${id}/events/${enc(e.id)}/replay`} label="Replay" />
-                    </td>
-                  ) : null}
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table head={['Received', 'Request', 'Forwarding task']} actions={canWrite}>
+          {(events.data as Event[]).map((e) => (
+            <tr>
+              <td>
+                <Time at={e.received_at} />
+              </td>
+              <td class="mono">
+                {`${e.method} ${e.query || ''}`}
+                <div class="muted">{`${e.content_type ?? 'no content type'}, ${e.body_size} bytes`}</div>
+              </td>
+              <td>
+                {e.task ? (
+                  <a href={`/ui/tasks/${enc(e.task.id)}`}>
+                    <Badge status={e.task.status} />
+                  </a>
+                ) : (
+                  <span class="muted">pruned</span>
+                )}
+              </td>
+              <ActionCell show={canWrite} c={c} action={`/ui/endpoints/${id}/events/${enc(e.id)}/replay`} label="Replay" />
+            </tr>
+          ))}
+        </Table>
       ) : (
         <p class="empty">No events yet.</p>
       )}
@@ -214,12 +178,12 @@ export const endpointsPage: UiPage = {
       return c.redirect('/ui/endpoints?notice=endpoint-created', 303);
     });
 
-    for (const action of ['enable', 'disable'] as const) {
-      app.post(`/endpoints/:id/${action}`, needs('write'), async (c) => {
-        await deps.api(c.get('session').principal, 'PATCH', `/endpoints/${enc(c.req.param('id'))}`, { enabled: action === 'enable' });
-        return c.redirect('/ui/endpoints?notice=endpoint-changed', 303);
-      });
-    }
+    patchActions(app, deps, {
+      resource: 'endpoints',
+      actions: ['enable', 'disable'],
+      patch: (action) => ({ enabled: action === 'enable' }),
+      notice: 'endpoint-changed',
+    });
 
     app.post('/endpoints/:id/events/:event_id/replay', needs('write'), async (c) => {
       const id = enc(c.req.param('id'));

@@ -4,9 +4,9 @@
 // API's monitor routes in-process (docs/monitors.md). Notifications link here.
 import type { Context, Hono } from 'hono';
 import type { monitorView } from '../../api/monitors.ts';
-import { Action, Badge, Csrf, ErrorBox, page, Time } from '../components.tsx';
+import { ActionCell, Badge, CreateSection, Csrf, page, Table, Time } from '../components.tsx';
 import type { UiDeps, UiEnv, UiPage } from '../env.ts';
-import { formFields, needs, problemLines } from '../forms.ts';
+import { EMPTY_FORM, type FormState, formFields, needs, patchActions, problemLines } from '../forms.ts';
 
 type Row = ReturnType<typeof monitorView>;
 type Form = Record<string, string>;
@@ -22,51 +22,33 @@ function MonitorRows({ c, rows }: { c: Context<UiEnv>; rows: Row[] }) {
   const canWrite = c.get('session').principal.role !== 'read';
   if (!rows.length) return <p class="empty">No monitors yet.</p>;
   return (
-    <div class="table-wrap">
-      <table>
-        <thead>
-          <tr>
-            <th>Monitor</th>
-            <th>Status</th>
-            <th>Expected</th>
-            <th>Last ping</th>
-            <th>Next due</th>
-            <th class="hide-narrow">Ping URL</th>
-            {canWrite ? <th /> : null}
-          </tr>
-        </thead>
-        <tbody>
-          {rows.map((m) => (
-            <tr>
-              <td>
-                <strong>{m.name}</strong>
-              </td>
-              <td>
-                <Badge status={m.paused ? 'paused' : m.status} />
-              </td>
-              <td class="nowrap">
-                {every(m)}
-                <div class="muted">{`grace ${m.grace_seconds} s`}</div>
-              </td>
-              <td>
-                <Time at={m.last_ping_at} />
-              </td>
-              <td>{m.paused || m.status === 'new' ? <span class="muted">after the first ping</span> : <Time at={m.next_expected_at} />}</td>
-              <td class="mono hide-narrow">{m.ping_url}</td>
-              {canWrite ? (
-                <td class="actions">
-                  <Action
-                    c={c}
-                    action={`/ui/monitors/${enc(m.id)}/${m.paused ? 'resume' : 'pause'}`}
-                    label={m.paused ? 'Resume' : 'Pause'}
-                  />
-                </td>
-              ) : null}
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <Table head={['Monitor', 'Status', 'Expected', 'Last ping', 'Next due', ['Ping URL', 'hide-narrow']]} actions={canWrite}>
+      {rows.map((m) => (
+        <tr>
+          <td>
+            <strong>{m.name}</strong>
+          </td>
+          <td>
+            <Badge status={m.paused ? 'paused' : m.status} />
+          </td>
+          <td class="nowrap">
+            {every(m)}
+            <div class="muted">{`grace ${m.grace_seconds} s`}</div>
+          </td>
+          <td>
+            <Time at={m.last_ping_at} />
+          </td>
+          <td>{m.paused || m.status === 'new' ? <span class="muted">after the first ping</span> : <Time at={m.next_expected_at} />}</td>
+          <td class="mono hide-narrow">{m.ping_url}</td>
+          <ActionCell
+            show={canWrite}
+            c={c}
+            action={`/ui/monitors/${enc(m.id)}/${m.paused ? 'resume' : 'pause'}`}
+            label={m.paused ? 'Resume' : 'Pause'}
+          />
+        </tr>
+      ))}
+    </Table>
   );
 }
 
@@ -103,7 +85,7 @@ function CreateForm({ c, v }: { c: Context<UiEnv>; v: Form }) {
   );
 }
 
-async function listPage(c: Context<UiEnv>, deps: UiDeps, form: { values: Form; errors: string[] } = { values: {}, errors: [] }) {
+async function listPage(c: Context<UiEnv>, deps: UiDeps, form: FormState = EMPTY_FORM) {
   const { principal } = c.get('session');
   const { data } = await deps.api(principal, 'GET', '/monitors');
   return page(
@@ -113,13 +95,9 @@ async function listPage(c: Context<UiEnv>, deps: UiDeps, form: { values: Form; e
       <h1>Heartbeat monitors</h1>
       <p class="muted">A job GETs or POSTs its ping URL when it runs (add /fail to report a failure); a missed ping sends monitor.down.</p>
       <MonitorRows c={c} rows={data} />
-      {principal.role !== 'read' ? (
-        <>
-          <h2 id="create">New monitor</h2>
-          <ErrorBox errors={form.errors} />
-          <CreateForm c={c} v={form.values} />
-        </>
-      ) : null}
+      <CreateSection c={c} title="New monitor" errors={form.errors}>
+        <CreateForm c={c} v={form.values} />
+      </CreateSection>
     </>,
     { status: form.errors.length ? 400 : 200 },
   );
@@ -155,11 +133,11 @@ export const monitorsPage: UiPage = {
       return c.redirect('/ui/monitors?notice=monitor-created', 303);
     });
 
-    for (const action of ['pause', 'resume'] as const) {
-      app.post(`/monitors/:id/${action}`, needs('write'), async (c) => {
-        await deps.api(c.get('session').principal, 'PATCH', `/monitors/${enc(c.req.param('id'))}`, { paused: action === 'pause' });
-        return c.redirect('/ui/monitors?notice=monitor-changed', 303);
-      });
-    }
+    patchActions(app, deps, {
+      resource: 'monitors',
+      actions: ['pause', 'resume'],
+      patch: (action) => ({ paused: action === 'pause' }),
+      notice: 'monitor-changed',
+    });
   },
 };
