@@ -20,7 +20,14 @@ import type { ClaimedTask } from './producer.ts';
 
 export type ClaimOptions = { workerId: string; limit: number; leaseMs: number; token: string };
 
-type Row = ClaimedTask & { more: boolean | null; gated_due: boolean | null; wake_ms: number | null };
+// The gated claim's rows also carry queue and flow_key (its pacing CTEs need them); split drops them.
+type Row = ClaimedTask & {
+  more: boolean | null;
+  gated_due: boolean | null;
+  wake_ms: number | null;
+  queue?: string | null;
+  flow_key?: string | null;
+};
 
 /** The columns a claim returns (ClaimedTask). */
 const RETURNING = (
@@ -36,7 +43,7 @@ function split(rows: Row[]): ClaimedTask[] {
   const out: ClaimedTask[] = [];
   for (const r of rows) {
     if (r.id === null) continue;
-    const { more: _m, gated_due: _g, wake_ms: _w, ...task } = r;
+    const { more: _m, gated_due: _g, wake_ms: _w, queue: _q, flow_key: _k, ...task } = r;
     out.push(task);
   }
   return out;
@@ -231,9 +238,7 @@ export async function claimGated(sql: Sql, o: ClaimOptions): Promise<{ tasks: Cl
                         and cand.id not in (select id from upd))
         ) w
       )
-      select u.id, u.team_id, u.url, u.method, u.headers, u.body, u.body_is_json, u.body_encoding, u.attempts, u.retry_base, u.max_retries,
-        u.min_backoff_ms, u.max_backoff_ms, u.timeout_ms, u.lease_token, u.traceparent, u.schedule_id, u.run_at,
-        u.auth_connection, u.success, u.qstash,
+      select u.*,
         (case when x.at is not null then greatest(0, extract(epoch from x.at - now()) * 1000) end)::float8 as wake_ms
       from (select at from wake) x left join upd u on true`;
     const wake = rows[0]?.wake_ms;
