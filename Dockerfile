@@ -4,6 +4,8 @@ FROM node:24-slim
 WORKDIR /app
 ENV NODE_ENV=production HOST=0.0.0.0
 COPY package.json package-lock.json ./
+# npm ci runs patches/apply.mjs (postinstall): a fix to postgres.js that its release lacks.
+COPY patches ./patches
 # The image always uses the PostgreSQL named by DATABASE_URL, so embedded-postgres (an optional
 # dependency) and its ~60 MB of PostgreSQL binaries are removed in the same layer. Not with
 # --omit=optional: that would also drop esbuild's platform binary (an optional dependency of

@@ -12,7 +12,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSql } from '../shared/db.ts';
 import { type EmbeddedDb, startEmbeddedPostgres } from '../shared/embedded.ts';
 import { LEADER_LOCK } from '../worker/maintenance/elector.ts';
-import { alive, allSucceeded, api, apiBackAfter, deliveries, enqueueMany, fleetPids, postmasterPid } from './helpers/db-crash.ts';
+import {
+  alive,
+  allSucceeded,
+  api,
+  apiBackAfter,
+  deliveries,
+  enqueueMany,
+  fleetPids,
+  outputBeforeDeath,
+  postmasterPid,
+} from './helpers/db-crash.ts';
 import { freePort, waitFor } from './helpers/net.ts';
 import { baseEnv, killAll, type Proc, pgrepF, removeDataDir, spawnPosthorn, stopGracefully } from './helpers/proc.ts';
 import { startSink } from './helpers/sink.ts';
@@ -106,7 +116,7 @@ describe('an external PostgreSQL restarted under load', () => {
     const d = deliveries(sink);
     expect(d.tasks).toBe(TASKS + 1);
     // No process was restarted: the same gateway and workers, no death logged.
-    expect(fleetPids(start), start.output.slice(-4000)).toEqual(before);
+    expect(fleetPids(start), outputBeforeDeath(start.output)).toEqual(before);
     expect(start.output).not.toMatch(/child process died/);
     console.log(
       `external PostgreSQL down ${backAt - killedAt} ms (${deliveredAtKill}/${TASKS} delivered at the kill); API back ${apiMs} ms, ` +

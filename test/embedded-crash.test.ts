@@ -9,7 +9,17 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { alive, allSucceeded, api, apiBackAfter, deliveries, enqueueMany, fleetPids, postmasterPid } from './helpers/db-crash.ts';
+import {
+  alive,
+  allSucceeded,
+  api,
+  apiBackAfter,
+  deliveries,
+  enqueueMany,
+  fleetPids,
+  outputBeforeDeath,
+  postmasterPid,
+} from './helpers/db-crash.ts';
 import { freePort, waitFor } from './helpers/net.ts';
 import { baseEnv, killAll, type Proc, pgrepF, removeDataDir, spawnPosthorn, stopGracefully } from './helpers/proc.ts';
 import { startSink } from './helpers/sink.ts';
@@ -73,7 +83,7 @@ describe('posthorn start with its embedded PostgreSQL killed mid-drain', () => {
       const d = deliveries(sink);
       expect(d.tasks).toBe(TASKS);
       // The same gateway and workers throughout: nothing but PostgreSQL was restarted.
-      expect(fleetPids(start), start.output.slice(-4000)).toEqual(before);
+      expect(fleetPids(start), outputBeforeDeath(start.output)).toEqual(before);
       expect(start.output).not.toMatch(/child process died/);
       console.log(
         `embedded PostgreSQL SIGKILLed with ${deliveredAtKill}/${TASKS} delivered; API answering ${apiMs} ms after the kill; ` +

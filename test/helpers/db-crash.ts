@@ -103,3 +103,9 @@ export const fleetPids = (start: Proc) =>
   childPids(start.pid)
     .filter((pid) => /bin\/posthorn\.js (gateway|worker)$/.test(cmdline(pid)))
     .sort();
+
+/** What a fleet printed up to its first child's death (the crash's stack comes just before it), else its last lines. */
+export function outputBeforeDeath(output: string): string {
+  const died = output.indexOf('child process died');
+  return died < 0 ? output.slice(-4000) : output.slice(Math.max(0, died - 6000), died + 500);
+}
