@@ -398,10 +398,13 @@ export function encodeTraceRequest(spans: ReadableSpan[]): Uint8Array {
   const byResource = new Map<Resource, Map<Scope, ReadableSpan[]>>();
   for (const s of spans) {
     let scopes = byResource.get(s.resource);
-    if (!scopes) byResource.set(s.resource, (scopes = new Map()));
-    let list = scopes.get(s.instrumentationScope);
-    if (!list) scopes.set(s.instrumentationScope, (list = []));
-    list.push(s);
+    if (!scopes) {
+      scopes = new Map();
+      byResource.set(s.resource, scopes);
+    }
+    const list = scopes.get(s.instrumentationScope);
+    if (list) list.push(s);
+    else scopes.set(s.instrumentationScope, [s]);
   }
   const w = shared;
   w.pos = 0;
