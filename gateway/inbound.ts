@@ -16,7 +16,8 @@ import { isRowError, problem } from '../shared/errors.ts';
 import { createGroupCommit } from '../shared/group-commit.ts';
 import { uuidv7 } from '../shared/ids.ts';
 import { headerValueProblem } from '../shared/input-rules.ts';
-import { DEFAULT_RETRY, DEFAULT_TIMEOUT_MS, insertTasks, type NewTask, taskTraceparent } from '../shared/tasks.ts';
+import type { TaskInput } from '../shared/schemas.ts';
+import { buildTask, DEFAULT_TIMEOUT_MS, insertTasks, type NewTask, taskTraceparent } from '../shared/tasks.ts';
 import type { EndpointRow } from './api/endpoints.ts';
 import { deadline, deadlineSignal } from './http.ts';
 
@@ -99,37 +100,22 @@ export function forwardTask(
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(event.headers)) headers[`${FORWARDED_PREFIX}${k}`] = v;
   if (event.content_type) headers['content-type'] = event.content_type;
-  const retry = endpoint.retry ?? DEFAULT_RETRY;
-  return {
-    id: uuidv7(),
-    team_id: String(endpoint.team_id),
+  // The endpoint's retry, queue and timeout as a task input would give them; the event's own
+  // headers and bytes go in as they are (not through the input's header and body encoding).
+  const input: TaskInput = {
     url: forwardUrl(endpoint.forward_url, event.query),
-    method: event.method,
-    headers,
-    ...taskBody(event.body),
-    body_is_json: false,
-    run_at: null,
-    delay_ms: 0,
-    max_retries: retry.max_retries,
-    min_backoff_ms: retry.min_backoff_ms,
-    max_backoff_ms: retry.max_backoff_ms,
+    method: event.method as TaskInput['method'], // one of INBOUND_METHODS, all task methods
+    headers: {},
+    retry: endpoint.retry ?? undefined,
     timeout_ms: DEFAULT_TIMEOUT_MS,
-    queue: endpoint.queue,
+    queue: endpoint.queue ?? undefined,
     label: 'inbound',
-    callback_url: null,
-    failure_callback_url: null,
-    idempotency_key: null,
-    parent_id: null,
-    schedule_id: null,
-    scheduled_for: null,
-    traceparent: taskTraceparent(traceparent),
-    notify: true,
-    flow_key: null,
-    flow_parallelism: null,
-    flow_rate: null,
-    auth_connection: null,
-    success: null,
   };
+  return buildTask(input, {
+    teamId: String(endpoint.team_id),
+    traceparent: taskTraceparent(traceparent),
+    extra: { headers, ...taskBody(event.body), body_is_json: false },
+  });
 }
 
 type Item = { event: EventRow & { team_id: string }; task: NewTask; signal?: AbortSignal };

@@ -35,7 +35,8 @@ export type ExecutorDeps = {
    * Adds signature headers (Standard Webhooks) for the body about to be sent. May look the
    * team's secrets up; a failure fails the attempt (retryable) rather than sending it unsigned.
    */
-  sign?: (task: ClaimedTask, headers: Record<string, string>) => void | Promise<void>;
+  /** Signs the request; `body` is the bytes sent (sentBody), decoded once per attempt. */
+  sign?: (task: ClaimedTask, headers: Record<string, string>, body: string | Buffer | null) => void | Promise<void>;
   /** Tracing on: the HTTP client span around the request; its traceparent is what the target gets. */
   clientSpan?: (task: ClaimedTask) => { traceparent: string; end(result: AttemptResult): void };
   /** The `authorization` of tasks that name a connection (worker/connections/credentials.ts). */
@@ -121,8 +122,10 @@ async function send(task: ClaimedTask, deps: ExecutorDeps, signal: AbortSignal, 
   const startedAt = new Date();
   const headers = outgoingHeaders(task, traceparent ?? childTraceparent(task.traceparent));
   const base = { startedAt, responseHeaders: null, responseBody: null, responseEncoding: null, responseTruncated: false } as const;
+  // A base64 body is decoded once here, for the signature and the request (and its repeat after a 401).
+  const body = sentBody(task);
   try {
-    await deps.sign?.(task, headers);
+    await deps.sign?.(task, headers, body);
     if (task.auth_connection) {
       if (!deps.auth) throw new AuthError('this worker resolves no connections');
       await deps.auth.apply(task, headers, signal);
@@ -130,7 +133,7 @@ async function send(task: ClaimedTask, deps: ExecutorDeps, signal: AbortSignal, 
     const options = {
       method: task.method as Dispatcher.HttpMethod,
       headers,
-      body: requestBody(sentBody(task), headers),
+      body: requestBody(body, headers),
       dispatcher: deps.dispatcher,
       signal,
       headersTimeout: task.timeout_ms,
@@ -149,7 +152,7 @@ async function send(task: ClaimedTask, deps: ExecutorDeps, signal: AbortSignal, 
       if (again) {
         await first.body.dump();
         // A body streamed to the first request is used up: make it again.
-        res = await request(task.url, { ...options, body: requestBody(sentBody(task), headers) });
+        res = await request(task.url, { ...options, body: requestBody(body, headers) });
       }
     }
     const kept: Buffer[] = [];

@@ -101,10 +101,10 @@ export function createSigner(sql: Sql, opts: SignerOptions = {}) {
    * ExecutorDeps.sign: adds webhook-id, webhook-timestamp and webhook-signature; a task
    * enqueued through /v2 also gets Upstash-Signature, Upstash-Message-Id and Upstash-Retried.
    */
-  async function sign(task: ClaimedTask, headers: Record<string, string>) {
+  async function sign(task: ClaimedTask, headers: Record<string, string>, body: string | Buffer | null = sentBody(task)) {
     const entry = await entryFor(task.team_id);
     const nowS = Math.floor(now() / 1000);
-    Object.assign(headers, webhookHeaders(active(entry), task.id, nowS, sentBody(task) ?? ''));
+    Object.assign(headers, webhookHeaders(active(entry), task.id, nowS, body ?? ''));
     if (task.qstash) {
       if (!entry.qstash) throw new Error(`team ${task.team_id} has no QStash signing key`);
       Object.assign(headers, upstashHeaders(entry.qstash, task, nowS));
