@@ -185,6 +185,11 @@ describe('ticks', () => {
       expect(s!.next_run_at.toISOString()).toBe(nextTick('0 0 1 1 *', 'Europe/Oslo', new Date())!.toISOString());
 
       // A second leader that still sees the old cursor (a split second of overlap) makes no new task.
+      // The tick's task finishes first: a completion of that very task while the second pass holds
+      // the schedule is a deadlock PostgreSQL breaks by failing one of them (worker/maintenance/scheduler.ts).
+      await waitFor(async () => (await h.sql`select status from tasks where schedule_id = ${body.id}`)[0]?.status === 'succeeded', {
+        what: "the tick's task delivered",
+      });
       await h.sql`update schedules set next_run_at = now() - interval '1 day' where id = ${body.id}`;
       await enqueueDueTicks(h.sql);
       expect(await h.sql`select 1 from tasks where schedule_id = ${body.id}`).toHaveLength(1);

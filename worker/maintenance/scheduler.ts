@@ -2,6 +2,13 @@
 // clock (`now()`), never the worker's, so clock drift between nodes cannot move a tick; the
 // unique (team_id, schedule_id, scheduled_for) index makes a tick one task even if two leaders overlap
 // for a moment. Ticks missed while no worker ran collapse into the most recent one.
+//
+// In that overlap, if the tick's task completes at the same moment, the two can deadlock: the
+// pass holds the schedule row and waits on the unique index for the completion's new version of
+// the task row, while the completion waits to update the schedule's counters. PostgreSQL fails
+// one of them after deadlock_timeout (1 s): a failed pass is tried again 250 ms later, and a
+// completion that deadlocked is run again at once (completeWithRetry in worker/completer.ts,
+// lease-guarded). Nothing is lost or doubled.
 
 import { latestTickAtOrBefore, nextTick } from '../../shared/cron.ts';
 import { dbNow, type Sql } from '../../shared/db.ts';
