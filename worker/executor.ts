@@ -34,8 +34,8 @@ export type ExecutorDeps = {
   /**
    * Adds signature headers (Standard Webhooks) for the body about to be sent. May look the
    * team's secrets up; a failure fails the attempt (retryable) rather than sending it unsigned.
+   * `body` is the bytes sent (sentBody), decoded once per attempt.
    */
-  /** Signs the request; `body` is the bytes sent (sentBody), decoded once per attempt. */
   sign?: (task: ClaimedTask, headers: Record<string, string>, body: string | Buffer | null) => void | Promise<void>;
   /** Tracing on: the HTTP client span around the request; its traceparent is what the target gets. */
   clientSpan?: (task: ClaimedTask) => { traceparent: string; end(result: AttemptResult): void };
