@@ -65,7 +65,9 @@ const start = spawn(process.execPath, [path.join(ROOT, 'bin/posthorn.js'), 'star
   stdio: ['ignore', 'pipe', 'inherit'],
 });
 let out = '';
-start.stdout!.on('data', (d: Buffer) => void (out += d.toString()));
+start.stdout!.on('data', (d: Buffer) => {
+  out += d.toString();
+});
 try {
   for (let i = 0; !out.includes('posthorn ready'); i++) {
     if (i > 1200) throw new Error('posthorn start was not ready within 120 s');
