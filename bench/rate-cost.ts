@@ -6,7 +6,7 @@
 //   node --import tsx bench/rate-cost.ts [rate=200] [seconds=10] [workers=2]
 //
 // Prints `RATE_COST {...}`: POST → 202 p50/p99 (ms), deliveries, and CPU ms per task of the
-// gateway, the workers, PostgreSQL and this process (from /proc, Linux only).
+// gateway, the workers, PostgreSQL and this process (from /proc through bench/harness.ts, Linux only).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -15,31 +15,28 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
+import { postgresCpuSeconds, procCpuSeconds } from './harness.ts';
 
 const [rate, seconds, workers] = [Number(process.argv[2] ?? 200), Number(process.argv[3] ?? 10), process.argv[4] ?? '2'];
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** CPU ticks (1/100 s) per role, summed over its processes. */
-function cpuTicks(): Map<string, number> {
-  const m = new Map<string, number>();
+const dir = mkdtempSync(path.join(tmpdir(), 'posthorn-rate-'));
+
+/** CPU seconds so far per role: this process, the gateway and workers, and the embedded PostgreSQL. */
+function cpuSeconds(): Record<string, number> {
+  const m: Record<string, number> = {
+    bench: procCpuSeconds(process.pid),
+    gateway: 0,
+    workers: 0,
+    postgres: postgresCpuSeconds(path.join(dir, 'data', 'pg')),
+  };
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
-      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      const role =
-        Number(d) === process.pid
-          ? 'bench'
-          : cmd.includes('posthorn.js gateway')
-            ? 'gateway'
-            : cmd.includes('posthorn.js worker')
-              ? 'workers'
-              : /^postgres|\/bin\/postgres /.test(cmd)
-                ? 'postgres'
-                : null;
-      if (!role) continue;
-      const f = readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      m.set(role, (m.get(role) ?? 0) + Number(f[11]) + Number(f[12]));
+      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8');
+      const role = cmd.includes('posthorn.js\0gateway') ? 'gateway' : cmd.includes('posthorn.js\0worker') ? 'workers' : null;
+      if (role) m[role]! += procCpuSeconds(Number(d));
     } catch {
       /* the process ended meanwhile */
     }
@@ -47,7 +44,6 @@ function cpuTicks(): Map<string, number> {
   return m;
 }
 
-const dir = mkdtempSync(path.join(tmpdir(), 'posthorn-rate-'));
 const port = 20000 + Math.floor(Math.random() * 20000);
 const key = `ph_${'RateCost0Key'.repeat(4)}`;
 const start = spawn(process.execPath, [path.join(ROOT, 'bin/posthorn.js'), 'start'], {
@@ -91,7 +87,7 @@ try {
   await sleep(2000);
 
   const latencies: number[] = [];
-  const before = cpuTicks();
+  const before = cpuSeconds();
   const t0 = performance.now();
   let sent = 0;
   while (performance.now() - t0 < seconds * 1000) {
@@ -103,10 +99,10 @@ try {
     await sleep(1);
   }
   await sleep(1000); // the last ones delivered
-  const after = cpuTicks();
+  const after = cpuSeconds();
   latencies.sort((a, b) => a - b);
   const at = (q: number) => +latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))]!.toFixed(1);
-  const cpuMsPerTask = Object.fromEntries([...after].map(([k, v]) => [k, +(((v - (before.get(k) ?? 0)) * 10) / sent).toFixed(2)]));
+  const cpuMsPerTask = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, +(((v - before[k]!) * 1000) / sent).toFixed(2)]));
   console.log(
     `RATE_COST ${JSON.stringify({ rate, seconds, workers: Number(workers), sent, delivered: delivered - 200, post_to_202_ms: { p50: at(0.5), p99: at(0.99) }, cpu_ms_per_task: cpuMsPerTask })}`,
   );
