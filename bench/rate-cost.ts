@@ -15,11 +15,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
-import { postgresCpuSeconds, procCpuSeconds } from './harness.ts';
+import { postgresCpuSeconds, procCpuSeconds, sleep } from './harness.ts';
+import { percentiles } from './report.ts';
 
 const [rate, seconds, workers] = [Number(process.argv[2] ?? 200), Number(process.argv[3] ?? 10), process.argv[4] ?? '2'];
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const dir = mkdtempSync(path.join(tmpdir(), 'posthorn-rate-'));
 
@@ -100,11 +100,10 @@ try {
   }
   await sleep(1000); // the last ones delivered
   const after = cpuSeconds();
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) => +latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))]!.toFixed(1);
+  const lat = percentiles(latencies);
   const cpuMsPerTask = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, +(((v - before[k]!) * 1000) / sent).toFixed(2)]));
   console.log(
-    `RATE_COST ${JSON.stringify({ rate, seconds, workers: Number(workers), sent, delivered: delivered - 200, post_to_202_ms: { p50: at(0.5), p99: at(0.99) }, cpu_ms_per_task: cpuMsPerTask })}`,
+    `RATE_COST ${JSON.stringify({ rate, seconds, workers: Number(workers), sent, delivered: delivered - 200, post_to_202_ms: { p50: +lat.p50.toFixed(1), p99: +lat.p99.toFixed(1) }, cpu_ms_per_task: cpuMsPerTask })}`,
   );
   await pool.close();
   sink.close();
