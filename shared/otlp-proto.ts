@@ -137,6 +137,11 @@ class Writer {
     this.pos = this.buf.writeDoubleLE(v, this.pos);
   }
 
+  /** What was written, as a Buffer of its own. */
+  copy(): Buffer {
+    return Buffer.from(this.buf.subarray(0, this.pos));
+  }
+
   raw(b: Buffer) {
     this.ensure(b.length);
     this.pos += b.copy(this.buf, this.pos);
@@ -175,16 +180,23 @@ function nibble(c: number): number {
   return c - 55;
 }
 
+/** The bytes `write` writes, on a writer of their own (for encodings made once and reused). */
+function encodeAlone(size: number, write: (w: Writer) => void): Buffer {
+  const w = new Writer(size);
+  write(w);
+  return w.copy();
+}
+
 // A KeyValue's key, encoded (field 1 and its length): keys repeat on every span. Bounded.
 const keyBytes = new Map<string, Buffer>();
 
 function keyOf(key: string): Buffer {
   let b = keyBytes.get(key);
   if (!b) {
-    const w = new Writer(key.length * 3 + 8);
-    w.tag(1, 2);
-    w.string(key);
-    b = Buffer.from(w.buf.subarray(0, w.pos));
+    b = encodeAlone(key.length * 3 + 8, (w) => {
+      w.tag(1, 2);
+      w.string(key);
+    });
     if (keyBytes.size >= 1000) keyBytes.clear();
     keyBytes.set(key, b);
   }
@@ -231,13 +243,7 @@ function anyValue(w: Writer, value: unknown) {
   } else if (typeof value === 'object' && value !== null) {
     w.tag(6, 2);
     const l = w.begin(1);
-    for (const k in value) {
-      if (!Object.hasOwn(value, k)) continue;
-      w.tag(1, 2);
-      const kv = w.begin(1);
-      keyValue(w, k, (value as Record<string, unknown>)[k]);
-      w.end(kv, 1);
-    }
+    attributes(w, value as Attributes, 1); // KeyValueList: its KeyValues in field 1
     w.end(l, 1);
   }
 }
@@ -352,14 +358,14 @@ const scopeBytes = new WeakMap<Scope, Buffer>();
 function encodedResource(r: Resource): Buffer {
   let b = resourceBytes.get(r);
   if (!b) {
-    const w = new Writer(4096);
-    w.tag(1, 2);
-    const at = w.begin(2);
-    attributes(w, r.attributes, 1);
-    w.tag(2, 0);
-    w.u32(0);
-    w.end(at, 2);
-    b = Buffer.from(w.buf.subarray(0, w.pos));
+    b = encodeAlone(4096, (w) => {
+      w.tag(1, 2);
+      const at = w.begin(2);
+      attributes(w, r.attributes, 1);
+      w.tag(2, 0);
+      w.u32(0);
+      w.end(at, 2);
+    });
     resourceBytes.set(r, b);
   }
   return b;
@@ -368,23 +374,23 @@ function encodedResource(r: Resource): Buffer {
 function encodedScope(s: Scope): Buffer {
   let b = scopeBytes.get(s);
   if (!b) {
-    const w = new Writer(256);
-    w.tag(1, 2);
-    const at = w.begin(1);
-    w.tag(1, 2);
-    w.string(s.name);
-    if (s.version) {
-      w.tag(2, 2);
-      w.string(s.version);
-    }
     const scoped = s as Scope & { attributes?: Attributes; droppedAttributesCount?: number };
-    attributes(w, scoped.attributes, 3);
-    if (scoped.droppedAttributesCount) {
-      w.tag(4, 0);
-      w.u32(scoped.droppedAttributesCount);
-    }
-    w.end(at, 1);
-    b = Buffer.from(w.buf.subarray(0, w.pos));
+    b = encodeAlone(256, (w) => {
+      w.tag(1, 2);
+      const at = w.begin(1);
+      w.tag(1, 2);
+      w.string(s.name);
+      if (s.version) {
+        w.tag(2, 2);
+        w.string(s.version);
+      }
+      attributes(w, scoped.attributes, 3);
+      if (scoped.droppedAttributesCount) {
+        w.tag(4, 0);
+        w.u32(scoped.droppedAttributesCount);
+      }
+      w.end(at, 1);
+    });
     scopeBytes.set(s, b);
   }
   return b;
@@ -434,5 +440,5 @@ export function encodeTraceRequest(spans: ReadableSpan[]): Uint8Array {
     }
     w.end(rs, 3);
   }
-  return Buffer.from(w.buf.subarray(0, w.pos));
+  return w.copy();
 }
