@@ -8,7 +8,6 @@ import type { Sql } from '../shared/db.ts';
 import { upstashHeaders } from '../shared/qstash-signing.ts';
 import { secretBytes, webhookHeaders } from '../shared/signing.ts';
 import { createTtlCache } from '../shared/ttl-cache.ts';
-import { sentBody } from './executor.ts';
 import type { ClaimedTask } from './producer.ts';
 
 export const TTL_MS = 2000;
@@ -101,7 +100,7 @@ export function createSigner(sql: Sql, opts: SignerOptions = {}) {
    * ExecutorDeps.sign: adds webhook-id, webhook-timestamp and webhook-signature; a task
    * enqueued through /v2 also gets Upstash-Signature, Upstash-Message-Id and Upstash-Retried.
    */
-  async function sign(task: ClaimedTask, headers: Record<string, string>, body: string | Buffer | null = sentBody(task)) {
+  async function sign(task: ClaimedTask, headers: Record<string, string>, body: string | Buffer | null) {
     const entry = await entryFor(task.team_id);
     const nowS = Math.floor(now() / 1000);
     Object.assign(headers, webhookHeaders(active(entry), task.id, nowS, body ?? ''));
