@@ -129,6 +129,28 @@ export function CreateSection({ c, title, errors, children }: { c: Context<UiEnv
   );
 }
 
+/**
+ * A create form as the schedules, monitors and endpoints pages have it: the CSRF token, a Name
+ * field, the page's own fields, and a submit button labelled by what it creates.
+ */
+export function NamedCreateForm(props: { c: Context<UiEnv>; action: string; name: string | undefined; submit: string; children?: Child }) {
+  return (
+    <form method="post" action={props.action} class="form-grid">
+      <Csrf c={props.c} />
+      <label>
+        Name
+        <input name="name" value={props.name ?? ''} required maxlength={128} />
+      </label>
+      {props.children}
+      <div class="wide">
+        <button type="submit" class="primary">
+          {props.submit}
+        </button>
+      </div>
+    </form>
+  );
+}
+
 // Notices after a redirect are fixed messages picked by code: a crafted link cannot make the
 // page say something of its choosing.
 const NOTICES: Record<string, string> = {

@@ -5,7 +5,7 @@
 // API's endpoint routes in-process (docs/endpoints.md).
 import type { Context, Hono } from 'hono';
 import type { endpointView } from '../../api/endpoints.ts';
-import { ActionCell, Badge, CreateSection, Csrf, page, Table, Time } from '../components.tsx';
+import { ActionCell, Badge, CreateSection, NamedCreateForm, page, Table, Time } from '../components.tsx';
 import type { UiDeps, UiEnv, UiPage } from '../env.ts';
 import { EMPTY_FORM, type FormState, formFields, needs, patchActions, problemLines } from '../forms.ts';
 
@@ -56,12 +56,7 @@ function EndpointRows({ c, rows }: { c: Context<UiEnv>; rows: Row[] }) {
 
 function CreateForm({ c, v }: { c: Context<UiEnv>; v: Form }) {
   return (
-    <form method="post" action="/ui/endpoints" class="form-grid">
-      <Csrf c={c} />
-      <label>
-        Name
-        <input name="name" value={v.name ?? ''} required maxlength={128} />
-      </label>
+    <NamedCreateForm c={c} action="/ui/endpoints" name={v.name} submit="Create endpoint">
       <label class="wide">
         Forward to URL
         <input
@@ -81,12 +76,7 @@ function CreateForm({ c, v }: { c: Context<UiEnv>; v: Form }) {
         Retries (default 8)
         <input name="max_retries" value={v.max_retries ?? ''} inputmode="numeric" />
       </label>
-      <div class="wide">
-        <button type="submit" class="primary">
-          Create endpoint
-        </button>
-      </div>
-    </form>
+    </NamedCreateForm>
   );
 }
 

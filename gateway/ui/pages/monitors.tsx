@@ -4,7 +4,7 @@
 // API's monitor routes in-process (docs/monitors.md). Notifications link here.
 import type { Context, Hono } from 'hono';
 import type { monitorView } from '../../api/monitors.ts';
-import { ActionCell, Badge, CreateSection, Csrf, page, Table, Time } from '../components.tsx';
+import { ActionCell, Badge, CreateSection, NamedCreateForm, page, Table, Time } from '../components.tsx';
 import type { UiDeps, UiEnv, UiPage } from '../env.ts';
 import { EMPTY_FORM, type FormState, formFields, needs, patchActions, problemLines } from '../forms.ts';
 
@@ -54,12 +54,7 @@ function MonitorRows({ c, rows }: { c: Context<UiEnv>; rows: Row[] }) {
 
 function CreateForm({ c, v }: { c: Context<UiEnv>; v: Form }) {
   return (
-    <form method="post" action="/ui/monitors" class="form-grid">
-      <Csrf c={c} />
-      <label>
-        Name
-        <input name="name" value={v.name ?? ''} required maxlength={128} />
-      </label>
+    <NamedCreateForm c={c} action="/ui/monitors" name={v.name} submit="Create monitor">
       <label>
         Every (seconds)
         <input name="interval_seconds" value={v.interval_seconds ?? ''} inputmode="numeric" placeholder="3600" />
@@ -76,12 +71,7 @@ function CreateForm({ c, v }: { c: Context<UiEnv>; v: Form }) {
         Grace (seconds, default 300)
         <input name="grace_seconds" value={v.grace_seconds ?? ''} inputmode="numeric" />
       </label>
-      <div class="wide">
-        <button type="submit" class="primary">
-          Create monitor
-        </button>
-      </div>
-    </form>
+    </NamedCreateForm>
   );
 }
 

@@ -5,7 +5,7 @@
 import { Cron } from 'croner';
 import type { Context, Hono } from 'hono';
 import { METHODS } from '../../../shared/schemas.ts';
-import { Action, Badge, Csrf, ErrorBox, page, qs, Time } from '../components.tsx';
+import { Action, Badge, ErrorBox, NamedCreateForm, page, qs, Time } from '../components.tsx';
 import type { UiDeps, UiEnv, UiPage } from '../env.ts';
 import { formFields, needs, problemLines } from '../forms.ts';
 
@@ -102,12 +102,7 @@ function ScheduleRows({ c, rows, now }: { c: Context<UiEnv>; rows: Schedule[]; n
 
 function CreateForm({ c, v }: { c: Context<UiEnv>; v: Form }) {
   return (
-    <form method="post" action="/ui/schedules" class="form-grid">
-      <Csrf c={c} />
-      <label>
-        Name
-        <input name="name" value={v.name ?? ''} required maxlength={128} />
-      </label>
+    <NamedCreateForm c={c} action="/ui/schedules" name={v.name} submit="Create schedule">
       <label>
         Cron (5 fields, or 6 with seconds)
         <input name="cron" value={v.cron ?? ''} required placeholder="*/15 * * * *" class="mono" />
@@ -162,12 +157,7 @@ function CreateForm({ c, v }: { c: Context<UiEnv>; v: Form }) {
       <label class="check">
         <input type="checkbox" name="paused" value="1" checked={v.paused === '1'} /> create paused
       </label>
-      <div class="wide">
-        <button type="submit" class="primary">
-          Create schedule
-        </button>
-      </div>
-    </form>
+    </NamedCreateForm>
   );
 }
 
