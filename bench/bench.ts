@@ -19,6 +19,7 @@ import { type EmbeddedDb, startEmbeddedPostgres } from '../shared/embedded.ts';
 import { uuidv7 } from '../shared/ids.ts';
 import { bootstrap } from '../shared/keys.ts';
 import { migrate } from '../shared/migrate.ts';
+import { GATEWAY_NODE_FLAGS } from '../shared/node-flags.ts';
 import { taskInputSchema } from '../shared/schemas.ts';
 import { buildTask, insertTasks, type NewTask, taskTraceparent } from '../shared/tasks.ts';
 import { AIM, CONFIG } from './config.ts';
@@ -167,7 +168,7 @@ async function main(): Promise<number> {
     const port = await freePort();
     const gw = forkChild(g ? `gateway-${g + 1}` : 'gateway', BIN, ['gateway'], {
       env: { ...baseEnv, PORT: String(port) },
-      execArgv: prof('gateway'),
+      execArgv: [...GATEWAY_NODE_FLAGS, ...prof('gateway')],
       readyTimeoutMs: CONFIG.readyTimeoutS * 1000,
     });
     children.push(gw);

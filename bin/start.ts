@@ -15,6 +15,7 @@ import { superviseEmbedded } from '../shared/embedded-supervisor.ts';
 import { bootstrap } from '../shared/keys.ts';
 import { createLogger } from '../shared/logger.ts';
 import { migrate } from '../shared/migrate.ts';
+import { GATEWAY_NODE_FLAGS } from '../shared/node-flags.ts';
 
 const BIN = fileURLToPath(new URL('./posthorn.js', import.meta.url));
 
@@ -32,7 +33,15 @@ function dataDirSecretKey(dataDir: string): string {
   return key;
 }
 
-type Child = { name: string; args: string[]; env: Record<string, string>; proc?: ChildProcess; restarts: number; startedAt: number };
+type Child = {
+  name: string;
+  args: string[];
+  execArgv: readonly string[];
+  env: Record<string, string>;
+  proc?: ChildProcess;
+  restarts: number;
+  startedAt: number;
+};
 
 export async function runStart(config: Config) {
   const logger = createLogger('posthorn', config.logLevel);
@@ -92,10 +101,11 @@ export async function runStart(config: Config) {
   const env = { ...process.env, DATABASE_URL: databaseUrl } as Record<string, string>;
   if (!config.secretKey) env.POSTHORN_SECRET_KEY = dataDirSecretKey(config.dataDir);
   const children: Child[] = [
-    { name: 'gateway', args: ['gateway'], env, restarts: 0, startedAt: 0 },
+    { name: 'gateway', args: ['gateway'], execArgv: GATEWAY_NODE_FLAGS, env, restarts: 0, startedAt: 0 },
     ...Array.from({ length: config.workers }, (_, i) => ({
       name: `worker-${i + 1}`,
       args: ['worker'],
+      execArgv: [],
       // Worker i listens on the base port + i; base 0 means any free port for each.
       env: { ...env, POSTHORN_METRICS_PORT: String(config.metricsPort === 0 ? 0 : config.metricsPort + i) },
       restarts: 0,
@@ -107,7 +117,11 @@ export async function runStart(config: Config) {
 
   function spawnChild(c: Child) {
     c.startedAt = Date.now();
-    const proc = fork(BIN, c.args, { env: c.env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const proc = fork(BIN, c.args, {
+      execArgv: [...process.execArgv, ...c.execArgv],
+      env: c.env,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     c.proc = proc;
     proc.on('message', (m: { type?: string; url?: string } | null) => {
       if (m?.type === 'ready' && c.name === 'gateway' && !announced) {

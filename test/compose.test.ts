@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { GATEWAY_NODE_FLAGS } from '../shared/node-flags.ts';
 import { createTestDb, type TestDb } from './helpers/db.ts';
 import { freePort } from './helpers/net.ts';
 import { baseEnv, killAll, spawnPosthorn } from './helpers/proc.ts';
@@ -79,6 +80,11 @@ describe('docker-compose.yml', () => {
     }
     expect(raw).toMatch(/DATABASE_URL: postgres:\/\/posthorn:\$\{POSTGRES_PASSWORD:\?/);
     expect(s.worker.stop_grace_period).toBe('30s');
+  });
+
+  it('gives the gateway the same V8 flags as `posthorn start` does (shared/node-flags.ts), and the workers none', () => {
+    expect(s.gateway.environment.NODE_OPTIONS).toBe(GATEWAY_NODE_FLAGS.join(' '));
+    expect(s.worker.environment.NODE_OPTIONS).toBeUndefined();
   });
 
   it('.env.example lists every variable the compose file reads, and says the password must be URL-safe', () => {
