@@ -1,10 +1,13 @@
 // Summarises V8 .cpuprofile files (from `BENCH_CPU_PROF=gateway|worker|all npm run bench`):
 // self time by package / project file, and the top functions.
 //   node --import tsx bench/prof-summary.ts <file.cpuprofile>... [--top 25]
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { SourceMap } from 'node:module';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-type Node = { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] };
+type CallFrame = { functionName: string; url: string; lineNumber: number; columnNumber: number };
+type Node = { id: number; callFrame: CallFrame; children?: number[] };
 type Profile = { nodes: Node[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number };
 
 const args = process.argv.slice(2);
@@ -27,8 +30,28 @@ function bucket(url: string, fn: string): string {
   return m ? m[0].slice(1) : path.basename(url);
 }
 
+// The processes run from the build in node_modules/.cache/posthorn (bin/build.mjs): its source
+// maps turn a position in a bundle back into the TypeScript file and line it came from.
+const maps = new Map<string, SourceMap | null>();
+function sourceMapOf(url: string): SourceMap | null {
+  if (!maps.has(url)) {
+    const file = `${fileURLToPath(url)}.map`;
+    maps.set(url, existsSync(file) ? new SourceMap(JSON.parse(readFileSync(file, 'utf8'))) : null);
+  }
+  return maps.get(url)!;
+}
+
+/** The call frame with its url and line in the sources, where the frame is in the build. */
+function original(f: CallFrame): CallFrame {
+  if (!f.url.includes('/node_modules/.cache/posthorn/')) return f;
+  const entry = sourceMapOf(f.url)?.findEntry(f.lineNumber, f.columnNumber);
+  if (!entry || !('originalSource' in entry)) return f;
+  return { ...f, url: new URL(entry.originalSource, f.url).href, lineNumber: entry.originalLine };
+}
+
 for (const file of files) {
   const p = JSON.parse(readFileSync(file, 'utf8')) as Profile;
+  for (const n of p.nodes) n.callFrame = original(n.callFrame);
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const self = new Map<number, number>();
   p.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (p.timeDeltas[i] ?? 0)));
