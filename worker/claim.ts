@@ -20,7 +20,7 @@ import type { ClaimedTask } from './producer.ts';
 
 export type ClaimOptions = { workerId: string; limit: number; leaseMs: number; token: string };
 
-// The gated claim's rows also carry queue and flow_key (its pacing CTEs need them); split drops them.
+// The gated claim's rows also carry queue and flow_key (its pacing CTEs need them).
 type Row = ClaimedTask & {
   more: boolean | null;
   gated_due: boolean | null;
@@ -39,14 +39,14 @@ const RETURNING = (
 const START = (sql: Queryable, o: ClaimOptions) => sql`status = 'running', attempts = t.attempts + 1, started_at = now(),
   lease_token = ${o.token}, lease_expires_at = now() + ${o.leaseMs} * interval '1 millisecond', locked_by = ${o.workerId}`;
 
+/**
+ * The claimed tasks of a result: its rows, less the row a claim of nothing still returns. The
+ * claim's own columns (more, gated_due, ...) stay on each row: copying 21 columns into a new
+ * object to drop them was 1.6% of a worker's busy time in the drain's profile, and nothing
+ * reads a task's keys as a whole.
+ */
 function split(rows: Row[]): ClaimedTask[] {
-  const out: ClaimedTask[] = [];
-  for (const r of rows) {
-    if (r.id === null) continue;
-    const { more: _m, gated_due: _g, wake_ms: _w, queue: _q, flow_key: _k, ...task } = r;
-    out.push(task);
-  }
-  return out;
+  return rows.filter((r) => r.id !== null);
 }
 
 /**
