@@ -26,8 +26,8 @@ function bucket(url: string, fn: string): string {
     return rest[0]!.startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0]!;
   }
   if (url.startsWith('node:')) return url;
-  const m = /\/(bin|gateway|worker|shared|bench)\/[^/]+$/.exec(url.replace(/\?.*$/, ''));
-  return m ? m[0].slice(1) : path.basename(url);
+  const m = /\/((?:bin|gateway|worker|shared|bench)\/.+)$/.exec(url.replace(/\?.*$/, ''));
+  return m ? m[1]! : path.basename(url);
 }
 
 // The processes run from the build in node_modules/.cache/posthorn (bin/build.mjs): its source
