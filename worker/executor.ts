@@ -1,11 +1,12 @@
 // One HTTP attempt with undici: the stored request plus Posthorn's headers, a timeout over the
 // whole attempt, a bounded read of the response, and the outcome classified.
 import { isUtf8 } from 'node:buffer';
-import { type Dispatcher, request } from 'undici';
+import type { Dispatcher } from 'undici';
 import { randomHex } from '../shared/ids.ts';
 import { version } from '../shared/version.ts';
 import { AuthError, type Credentials } from './connections/credentials.ts';
 import { judgeSuccess } from './connections/success.ts';
+import { request } from './http.ts';
 import type { ClaimedTask } from './producer.ts';
 import { requestBody } from './request-body.ts';
 import type { Outcome } from './retry.ts';

@@ -2,10 +2,11 @@
 // SSRF-safe dispatcher (worker/dispatcher.ts), so a channel target obeys the same rules as a
 // task URL at the moment of sending; e-mail goes to the operator's own POSTHORN_SMTP_URL.
 import type { Transporter } from 'nodemailer';
-import { type Dispatcher, request } from 'undici';
+import type { Dispatcher } from 'undici';
 import { webhookHeaders } from '../../shared/signing.ts';
 import { version } from '../../shared/version.ts';
 import { findBlockedError } from '../dispatcher.ts';
+import { request } from '../http.ts';
 import type { Message } from './fold.ts';
 import { discordPayload, emailContent, slackPayload, webhookPayload } from './messages.ts';
 
