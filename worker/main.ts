@@ -18,7 +18,7 @@ import { countCircuitsByState } from './breaker-store.ts';
 import { createCompleter } from './completer.ts';
 import { createCredentials } from './connections/credentials.ts';
 import { createSafeDispatcher, isBlockedError } from './dispatcher.ts';
-import { type ExecutorDeps, executeAttempt, timeoutReason } from './executor.ts';
+import { type AttemptResult, type ExecutorDeps, executeAttempt, timeoutReason } from './executor.ts';
 import { startHealthServer } from './health-server.ts';
 import { releaseTasks, startHeartbeat } from './leases.ts';
 import { createElector } from './maintenance/elector.ts';
@@ -142,13 +142,15 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
   }
 
   /**
-   * The attempt, after reading the body the claim left out (worker/task-body.ts). Returns
-   * executeAttempt's promise rather than awaiting it, so no frame here holds the body meanwhile.
+   * The attempt, after reading the body the claim left out (worker/task-body.ts). Not async: a
+   * task with its body (nearly all) costs no extra promise, and no frame here holds a body read
+   * while its request waits.
    */
-  async function attempt(task: ClaimedTask, deps: ExecutorDeps, signal: AbortSignal) {
+  function attempt(task: ClaimedTask, deps: ExecutorDeps, signal: AbortSignal): Promise<AttemptResult | typeof LEASE_LOST> {
     if (task.body_bytes == null) return executeAttempt(task, deps, signal);
-    const body = await readBody(task);
-    return body === LEASE_LOST ? body : executeAttempt(task, deps, signal, body);
+    return readBody(task).then<AttemptResult | typeof LEASE_LOST>((body) =>
+      body === LEASE_LOST ? body : executeAttempt(task, deps, signal, body),
+    );
   }
 
   function dispatch(tasks: ClaimedTask[]) {

@@ -31,10 +31,11 @@ export async function loadBody(
  * Large bodies a worker reads at once. A read's bytes live until the request has written them;
  * 64 attempts started by one claim, each reading its 1 MiB at once, held 64 MiB of bodies plus
  * postgres.js's socket chunks of them (another 64 MiB, garbage until collected). Read a few at
- * a time, each is mostly written before the next arrives. A read takes a few ms, so the 64th
- * attempt of a claim starts ~16 reads later (the bench's small bodies never wait here).
+ * a time, each is mostly written before the next arrives: test/worker-memory.test.ts peaked at
+ * 161-173 MB with 2, 170-182 MB with 4. A 1 MiB read takes a few ms, so the 64th attempt of
+ * such a claim starts some 100 ms late; tasks whose body came with the claim never wait here.
  */
-export const READS_AT_ONCE = 4;
+export const READS_AT_ONCE = 2;
 
 /** loadBody, at most `atOnce` at a time (in the order asked). */
 export function createBodyReader(sql: Queryable, atOnce = READS_AT_ONCE) {
