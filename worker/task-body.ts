@@ -1,9 +1,9 @@
 // The body of a task claimed without it (larger than INLINE_BODY_BYTES, worker/claim.ts), read
 // when its attempt starts. Read as the bytes PostgreSQL sends (postgres.js raw mode: the row's
 // Buffer, no string decoded from it), which for a text body are the UTF-8 bytes the request
-// sends and the signature covers; a base64 body is decoded from them once. One such body is
-// ~1 MiB of a worker's memory while its attempt runs, and nothing else of it: no string, no
-// second copy for undici (worker/request-body.ts passes a Buffer as is).
+// sends and the signature covers; a base64 body is decoded from them once. No string of it is
+// made, and no copy for undici: worker/request-body.ts sends the Buffer as views of itself and
+// lets go of it once written.
 import type { Queryable } from '../shared/db.ts';
 import type { ClaimedTask } from './producer.ts';
 
