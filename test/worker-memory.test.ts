@@ -2,7 +2,7 @@
 // process with 64 slots, tasks whose bodies are 1 MiB (POSTHORN_MAX_BODY_BYTES' default), and a
 // sink that holds every request until 64 are in flight at once. Not timed: it waits on the
 // sink's count. The aim, held here: a peak RSS under 200 MB (PEAK_LIMIT_MB). Measured on
-// 2026-11-30 (shared 2-core machine, 8 runs): idle 73-78 MB, 64 in flight 125-141 MB, peak
+// 2026-11-30 (shared 2-core machine, 11 runs): idle 71-78 MB, 64 in flight 125-141 MB, peak
 // 159-179 MB; before, idle 85 MB, 191-197 MB in flight and a peak of 247-256 MB (docs/bench.md,
 // "Memory").
 // What keeps it there: a claim leaves bodies over 64 KiB out and each attempt reads its own as
