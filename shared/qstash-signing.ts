@@ -15,7 +15,7 @@ const HEADER = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
 
 export type UpstashClaims = { iss: 'Upstash'; sub: string; body: string; iat: number; nbf: number; exp: number; jti: string };
 
-export function upstashClaims(url: string, body: string, nowS: number, jti: string): UpstashClaims {
+export function upstashClaims(url: string, body: string | Buffer, nowS: number, jti: string): UpstashClaims {
   const hash = createHash('sha256').update(body).digest('base64url');
   return { iss: 'Upstash', sub: url, body: hash, iat: nowS, nbf: nowS, exp: nowS + SIGNATURE_TTL_S, jti };
 }
@@ -26,7 +26,8 @@ export function signJwt(claims: object, key: string): string {
   return `${input}.${createHmac('sha256', key).update(input).digest('base64url')}`;
 }
 
-export type UpstashDelivery = { id: string; url: string; body: string | null; attempts: number; schedule_id?: string | null };
+/** `body`: the bytes sent (a task's text, or the Buffer its attempt read: worker/task-body.ts). */
+export type UpstashDelivery = { id: string; url: string; body: string | Buffer | null; attempts: number; schedule_id?: string | null };
 
 /**
  * The headers a /v2 delivery adds to Posthorn's own: the signature, the message id (the task

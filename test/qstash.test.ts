@@ -90,6 +90,15 @@ describe('publishing', () => {
     expect(got!.headers['webhook-signature']).toMatch(/^v1,/);
   });
 
+  it('a body larger than a claim carries (read by its attempt, worker/task-body.ts) is signed over the bytes sent', async () => {
+    const keys = await v2Keys();
+    const body = 'grüße ✓ '.repeat(20_000); // ~220 KB of UTF-8, over INLINE_BODY_BYTES
+    await client.publish({ url: `${sink.url}/large`, body });
+    const [got] = await delivered('/large');
+    expect(got!.body).toBe(body);
+    expect(await verify(keys, got!)).toBe(true);
+  });
+
   it('reads a message', async () => {
     const res = await client.publish({
       url: `${sink.url}/later`,

@@ -29,10 +29,22 @@ type Row = ClaimedTask & {
   flow_key?: string | null;
 };
 
-/** The columns a claim returns (ClaimedTask). */
-const RETURNING = (
-  sql: Queryable,
-) => sql`t.id, t.team_id::text, t.url, t.method, t.headers, t.body, t.body_is_json, t.body_encoding, t.attempts,
+/**
+ * Bodies up to this many bytes come with the claim; a larger one is left out (body null,
+ * body_bytes its size) and read by its attempt when it starts (worker/task-body.ts). 64 claimed
+ * tasks of 1 MiB were one 64 MiB result: postgres.js gathers each row's socket chunks into one
+ * Buffer and decodes it into a string, ~3 MiB per task until the garbage is collected, and the
+ * strings stayed with the tasks while their attempts ran (docs/bench.md, "Memory").
+ */
+export const INLINE_BODY_BYTES = 64 * 1024;
+
+/**
+ * The columns a claim returns (ClaimedTask). octet_length reads a TOASTed body's size from its
+ * pointer, without fetching or decompressing the value.
+ */
+const RETURNING = (sql: Queryable) => sql`t.id, t.team_id::text, t.url, t.method, t.headers,
+  case when octet_length(t.body) <= ${INLINE_BODY_BYTES} then t.body end as body,
+  case when octet_length(t.body) > ${INLINE_BODY_BYTES} then octet_length(t.body) end as body_bytes, t.body_is_json, t.body_encoding, t.attempts,
   t.retry_base, t.max_retries, t.min_backoff_ms, t.max_backoff_ms, t.timeout_ms, t.lease_token, t.traceparent, t.schedule_id, t.run_at,
   t.auth_connection, t.success, t.qstash`;
 

@@ -8,9 +8,10 @@
 // keep-alive pooling still works; the check runs once per new connection, not per request.
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { Agent, buildConnector, errors } from 'undici';
+import type { Agent as AgentType, buildConnector as Connector } from 'undici';
 import type { TargetPolicy } from '../shared/targets.ts';
 import { withTimeout } from '../shared/timeout.ts';
+import { Agent, buildConnector, errors } from './http.ts';
 
 export type Resolver = (hostname: string) => Promise<{ address: string; family: number }[]>;
 
@@ -72,14 +73,14 @@ const TRY_NEXT_ADDRESS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH',
 const connectStep = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
   withTimeout(promise, ms, () => new errors.ConnectTimeoutError(`${what} timed out after ${ms} ms`));
 
-export function createSafeDispatcher(policy: TargetPolicy, opts: SafeDispatcherOptions = {}): Agent {
+export function createSafeDispatcher(policy: TargetPolicy, opts: SafeDispatcherOptions = {}): AgentType {
   const resolve = opts.resolve ?? defaultResolve;
   const timeoutMs = opts.connectTimeoutMs ?? 10_000;
   const inner = buildConnector({ timeout: timeoutMs });
 
-  const connect: buildConnector.connector = (options, callback) => {
+  const connect: Connector.connector = (options, callback) => {
     let called = false;
-    const done: buildConnector.Callback = (...args) => {
+    const done: Connector.Callback = (...args) => {
       if (called) return;
       called = true;
       callback(...args);

@@ -1,11 +1,12 @@
 // One HTTP attempt with undici: the stored request plus Posthorn's headers, a timeout over the
 // whole attempt, a bounded read of the response, and the outcome classified.
 import { isUtf8 } from 'node:buffer';
-import { type Dispatcher, request } from 'undici';
+import type { Dispatcher } from 'undici';
 import { randomHex } from '../shared/ids.ts';
 import { version } from '../shared/version.ts';
 import { AuthError, type Credentials } from './connections/credentials.ts';
 import { judgeSuccess } from './connections/success.ts';
+import { request } from './http.ts';
 import type { ClaimedTask } from './producer.ts';
 import { requestBody } from './request-body.ts';
 import type { Outcome } from './retry.ts';
@@ -54,7 +55,7 @@ function childTraceparent(parent: string | null): string | undefined {
 
 export function outgoingHeaders(task: ClaimedTask, traceparent = childTraceparent(task.traceparent)): Record<string, string> {
   const h: Record<string, string> = { ...task.headers };
-  if (task.body !== null && h['content-type'] === undefined) {
+  if ((task.body !== null || task.body_bytes != null) && h['content-type'] === undefined) {
     h['content-type'] = task.body_is_json ? 'application/json' : 'text/plain; charset=utf-8';
   }
   h['user-agent'] = USER_AGENT;
@@ -110,20 +111,35 @@ export const timeoutReason = () => new DOMException('the attempt took longer tha
  * Performs one attempt; never throws. The caller owns `signal`: aborted with timeoutReason()
  * at the task's deadline (the worker runs one timer for all attempts, not one per attempt),
  * with anything else when shutting down. undici's headers and body timeouts are a backstop.
+ * `body`: the bytes to send, when the claim left them out (worker/task-body.ts); else the
+ * task's own, decoded once here for the signature and the request (and its repeat after a 401).
  */
-export async function executeAttempt(task: ClaimedTask, deps: ExecutorDeps, signal: AbortSignal): Promise<AttemptResult> {
+export function executeAttempt(
+  task: ClaimedTask,
+  deps: ExecutorDeps,
+  signal: AbortSignal,
+  body: string | Buffer | null = sentBody(task),
+): Promise<AttemptResult> {
+  // Not async: no frame of this function holds `body` while the attempt waits (send lets it go).
   const span = deps.clientSpan?.(task);
-  const result = await send(task, deps, signal, span?.traceparent);
-  span?.end(result);
-  return result;
+  const sent = send(task, body, deps, signal, span?.traceparent);
+  if (!span) return sent;
+  return sent.then((result) => {
+    span.end(result);
+    return result;
+  });
 }
 
-async function send(task: ClaimedTask, deps: ExecutorDeps, signal: AbortSignal, traceparent?: string): Promise<AttemptResult> {
+async function send(
+  task: ClaimedTask,
+  body: string | Buffer | null,
+  deps: ExecutorDeps,
+  signal: AbortSignal,
+  traceparent?: string,
+): Promise<AttemptResult> {
   const startedAt = new Date();
   const headers = outgoingHeaders(task, traceparent ?? childTraceparent(task.traceparent));
   const base = { startedAt, responseHeaders: null, responseBody: null, responseEncoding: null, responseTruncated: false } as const;
-  // A base64 body is decoded once here, for the signature and the request (and its repeat after a 401).
-  const body = sentBody(task);
   try {
     await deps.sign?.(task, headers, body);
     if (task.auth_connection) {
@@ -139,6 +155,10 @@ async function send(task: ClaimedTask, deps: ExecutorDeps, signal: AbortSignal, 
       headersTimeout: task.timeout_ms,
       bodyTimeout: task.timeout_ms,
     };
+    // Only a repeat after a 401 sends the body again. Otherwise this attempt lets go of it now, and
+    // a large body is freed once written (worker/request-body.ts), not when the answer comes.
+    const repeat = task.auth_connection ? body : null;
+    body = null;
     let res = await request(task.url, options);
     // A 401 to an OAuth2 token: a new one, and the request once more within this attempt.
     if (res.statusCode === 401 && task.auth_connection) {
@@ -152,7 +172,7 @@ async function send(task: ClaimedTask, deps: ExecutorDeps, signal: AbortSignal, 
       if (again) {
         await first.body.dump();
         // A body streamed to the first request is used up: make it again.
-        res = await request(task.url, { ...options, body: requestBody(body, headers) });
+        res = await request(task.url, { ...options, body: requestBody(repeat, headers) });
       }
     }
     const kept: Buffer[] = [];

@@ -18,7 +18,7 @@ import { countCircuitsByState } from './breaker-store.ts';
 import { createCompleter } from './completer.ts';
 import { createCredentials } from './connections/credentials.ts';
 import { createSafeDispatcher, isBlockedError } from './dispatcher.ts';
-import { executeAttempt, timeoutReason } from './executor.ts';
+import { type AttemptResult, type ExecutorDeps, executeAttempt, timeoutReason } from './executor.ts';
 import { startHealthServer } from './health-server.ts';
 import { releaseTasks, startHeartbeat } from './leases.ts';
 import { createElector } from './maintenance/elector.ts';
@@ -29,6 +29,7 @@ import { observeAttempt } from './observe-attempt.ts';
 import { type ClaimedTask, createProducer } from './producer.ts';
 import { planNext } from './retry.ts';
 import { createSigner } from './signer.ts';
+import { createBodyReader, LEASE_LOST } from './task-body.ts';
 
 export type WorkerOptions = {
   sql?: Sql;
@@ -91,6 +92,8 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
   // authorization from a task's connection (docs/connections.md); tokens through the same dispatcher.
   const auth = createCredentials({ sql, box: secretBoxFromConfig(config), dispatcher, now });
   const running = new Map<string, { task: ClaimedTask; abort: AbortController; deadline: number }>();
+  // Bodies the claim left out for their size, read by their attempts a few at a time.
+  const readBody = createBodyReader(sql);
   const counts = { claimed: 0, completed: 0, lostLeases: 0 };
 
   async function run(task: ClaimedTask) {
@@ -99,7 +102,12 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
     const observed = observeAttempt(task, now()); // metrics, and the attempt span when tracing
     try {
       const deps = { dispatcher, isBlocked: isBlockedError, sign: signer.sign, clientSpan: observed.clientSpan, auth };
-      const result = await executeAttempt(task, deps, abort.signal);
+      const result = await attempt(task, deps, abort.signal);
+      if (result === LEASE_LOST) {
+        counts.lostLeases++;
+        logger.warn({ task_id: task.id, attempt: task.attempts, ...observed.logIds }, 'lease lost before the body was read; not sent');
+        return observed.abandon();
+      }
       if (abort.signal.aborted && abort.signal.reason?.name !== 'TimeoutError') return observed.abandon(); // shutting down: released in stop(), not recorded
       const plan = planNext(result, task.attempts - task.retry_base, task, now(), random);
       observed.end(result, plan);
@@ -124,13 +132,25 @@ export async function startWorker(config: WorkerConfig, opts: WorkerOptions = {}
         );
       }
     } catch (err) {
-      // The completion could not be written (database gone): the lease expires and the task
-      // runs again elsewhere. At least once, never lost.
+      // The completion could not be written, or a large body read (database gone): the lease
+      // expires and the task runs again elsewhere. At least once, never lost.
       logger.error({ err: errorForLog(err), task_id: task.id, ...observed.logIds }, 'could not record attempt');
     } finally {
       running.delete(task.id);
       producer.slotFreed();
     }
+  }
+
+  /**
+   * The attempt, after reading the body the claim left out (worker/task-body.ts). Not async: a
+   * task with its body (nearly all) costs no extra promise, and no frame here holds a body read
+   * while its request waits.
+   */
+  function attempt(task: ClaimedTask, deps: ExecutorDeps, signal: AbortSignal): Promise<AttemptResult | typeof LEASE_LOST> {
+    if (task.body_bytes == null) return executeAttempt(task, deps, signal);
+    return readBody(task).then<AttemptResult | typeof LEASE_LOST>((body) =>
+      body === LEASE_LOST ? body : executeAttempt(task, deps, signal, body),
+    );
   }
 
   function dispatch(tasks: ClaimedTask[]) {

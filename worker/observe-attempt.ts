@@ -15,7 +15,7 @@ export type AttemptObservation = {
   clientSpan?: ExecutorDeps['clientSpan'];
   /** The attempt was made and is being recorded. */
   end(result: AttemptResult, plan: Plan): void;
-  /** The worker is stopping: the attempt was aborted and goes back unrecorded. */
+  /** The worker is stopping (the attempt was aborted), or the lease was lost before a large body was read: unrecorded. */
   abandon(): void;
 };
 

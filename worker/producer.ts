@@ -33,6 +33,11 @@ export type ClaimedTask = Pick<
     traceparent: string | null;
     /** When the task came due (the delivery-lag metric); absent for tasks built by hand. */
     run_at?: Date;
+    /**
+     * Set when the claim left the body out for its size (body is null then, worker/claim.ts):
+     * its length in bytes as stored. The attempt reads it (worker/task-body.ts).
+     */
+    body_bytes?: number | null;
   };
 
 /** Claims up to `limit` due tasks, both paths (worker/claim.ts); the producer calls them itself. */

@@ -6,17 +6,41 @@ import { Readable } from 'node:stream';
 // "Memory"). Bodies over STREAM_BODY_CHARS go as 64 KiB Buffers made one at a time while the
 // socket takes them, with content-length set, so the wire sees the same request; smaller ones
 // (nearly all) are passed as before, in one write.
+//
+// A large Buffer (a body read by its attempt, worker/task-body.ts, or a decoded base64 one) goes
+// as 64 KiB views of itself, no copy: undici keeps a Buffer body on its request until the
+// response has come, while the stream lets go of it once written, so an attempt waiting on a
+// slow answer no longer holds its 1 MiB (the executor drops its own reference too).
 
 export const STREAM_BODY_CHARS = 64 * 1024;
 
 /** Sets content-length when it streams; returns what to pass as undici's body. */
 export function requestBody(body: string | Buffer | null, headers: Record<string, string>): string | Buffer | Readable | undefined {
   if (body === null) return undefined;
-  // A binary body (body_encoding base64) is already one Buffer of its bytes: undici writes it as is.
-  if (typeof body !== 'string') return body;
   if (body.length <= STREAM_BODY_CHARS) return body;
-  headers['content-length'] = String(Buffer.byteLength(body));
-  return Readable.from(chunks(body), { objectMode: false, highWaterMark: STREAM_BODY_CHARS });
+  headers['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.length);
+  const parts = typeof body === 'string' ? chunks(body) : views(body);
+  return Readable.from(parts, { objectMode: false, highWaterMark: STREAM_BODY_CHARS });
+}
+
+/**
+ * 64 KiB views of `b`, dropping it after the last. Not a generator: a finished generator keeps
+ * its arguments, and undici keeps the stream until the response, so 64 attempts waiting on
+ * their answers held 64 MiB of bodies already sent (a heap snapshot of test/worker-memory.test.ts).
+ */
+function views(b: Buffer): IterableIterator<Buffer> {
+  let rest: Buffer | null = b;
+  return {
+    [Symbol.iterator]() {
+      return this;
+    },
+    next(): IteratorResult<Buffer> {
+      if (rest === null) return { done: true, value: undefined };
+      const part = rest.subarray(0, STREAM_BODY_CHARS);
+      rest = rest.length > STREAM_BODY_CHARS ? rest.subarray(STREAM_BODY_CHARS) : null;
+      return { done: false, value: part };
+    },
+  };
 }
 
 function* chunks(s: string): Generator<Buffer> {

@@ -106,7 +106,9 @@ export function createSigner(sql: Sql, opts: SignerOptions = {}) {
     Object.assign(headers, webhookHeaders(active(entry), task.id, nowS, body ?? ''));
     if (task.qstash) {
       if (!entry.qstash) throw new Error(`team ${task.team_id} has no QStash signing key`);
-      Object.assign(headers, upstashHeaders(entry.qstash, task, nowS));
+      // Its body claim hashes the bytes sent, as the webhook signature does (not task.body: a
+      // large body is not on the claimed task, worker/task-body.ts).
+      Object.assign(headers, upstashHeaders(entry.qstash, { ...task, body }, nowS));
     }
   }
 

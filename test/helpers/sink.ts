@@ -2,7 +2,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type Received = { method: string; path: string; headers: IncomingMessage['headers']; body: string; at: number };
+/** body: the bytes as UTF-8 text; raw: the bytes (binary bodies). */
+export type Received = { method: string; path: string; headers: IncomingMessage['headers']; body: string; raw: Buffer; at: number };
 export type Reply = { status?: number; headers?: Record<string, string>; body?: string; delayMs?: number };
 export type Behaviour = (req: Received, nth: number) => Reply | Promise<Reply>;
 
@@ -13,13 +14,8 @@ export async function startSink(behaviour: Behaviour = () => ({ status: 200, bod
   const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    const r: Received = {
-      method: req.method!,
-      path: req.url!,
-      headers: req.headers,
-      body: Buffer.concat(chunks).toString(),
-      at: Date.now(),
-    };
+    const raw = Buffer.concat(chunks);
+    const r: Received = { method: req.method!, path: req.url!, headers: req.headers, body: raw.toString(), raw, at: Date.now() };
     received.push(r);
     const nth = (perPath.get(r.path) ?? 0) + 1;
     perPath.set(r.path, nth);

@@ -3,10 +3,11 @@
 // allowed). The client authenticates with HTTP Basic (§2.3.1, which every server must accept).
 // Errors are AuthError (the attempt's outcome auth_error) and never carry the secret, the
 // token or the endpoint's response body: at most the OAuth error code of §5.2.
-import { type Dispatcher, request } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { ConnectionSettings } from '../../shared/connections.ts';
 import { version } from '../../shared/version.ts';
 import { findBlockedError } from '../dispatcher.ts';
+import { request } from '../http.ts';
 
 /** The credentials of a task could not be had. `statusCode`: the token endpoint's, when it answered. */
 export class AuthError extends Error {
