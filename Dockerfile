@@ -18,6 +18,8 @@ COPY gateway ./gateway
 COPY worker ./worker
 COPY shared ./shared
 COPY migrations ./migrations
+# tsx reads the JSX settings from these when it runs the sources (bin/posthorn.js's fallback).
+COPY tsconfig.json tsconfig.base.json ./
 COPY LICENSE ./
 # The JavaScript build `posthorn` runs (bin/build.mjs), made here so the image starts without
 # building; the user node can read it, and it stays current as long as the sources in the image do.

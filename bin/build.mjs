@@ -96,7 +96,10 @@ async function build() {
     // Not minified, so a stack trace still names functions and files (each module keeps a
     // `// gateway/app.ts` header); NODE_OPTIONS=--enable-source-maps maps lines to the sources.
     sourcemap: 'linked',
-    tsconfig: path.join(ROOT, 'tsconfig.json'),
+    // The UI's JSX is hono/jsx (as tsconfig.base.json says for tsc and tsx), stated here so the
+    // build does not depend on a tsconfig being present (the Docker image copies the sources only).
+    jsx: 'automatic',
+    jsxImportSource: 'hono/jsx',
     metafile: true,
     logLevel: 'error',
     plugins: [keepImportMetaUrl],
